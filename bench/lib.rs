@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/`, load scripts beside them; see README.md.
