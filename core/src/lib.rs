@@ -1,1 +1,15 @@
-//! placeholder
+//! Gatehouse's identity engine as a library: storage, and (as later issues add them)
+//! flows and stages, the policy engine, OAuth2/OIDC logic, sessions and events.
+//!
+//! No HTTP here: the server crate owns listeners and the outpost owns the proxy. The
+//! database layer sits behind the `storage` feature so the outpost can link this crate
+//! without a database driver. Time is always a parameter (`now`), never read here.
+
+pub mod bootstrap;
+pub mod ids;
+#[cfg(feature = "storage")]
+pub mod storage;
+pub(crate) mod text_enum;
+pub mod timestamp;
+
+pub use timestamp::Timestamp;
