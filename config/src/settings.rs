@@ -278,10 +278,12 @@ impl Settings {
                 message: e.to_string(),
             })?;
             // Parse once here so a syntax error names the file, not a setting.
-            Toml::string(&text).data().map_err(|e| SettingsError::File {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+            Toml::string(&text)
+                .data()
+                .map_err(|e| SettingsError::File {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?;
             figment = figment.merge(FileProvider {
                 path: path.to_owned(),
                 text,
@@ -400,7 +402,9 @@ fn insert_nested(dict: &mut Dict, keys: &[String], value: Value) -> Result<(), S
                 .or_insert_with(|| Value::from(Dict::new()));
             match entry {
                 Value::Dict(_, inner) => insert_nested(inner, rest, value),
-                _ => Err(format!("{first} is a single value, not a group of settings")),
+                _ => Err(format!(
+                    "{first} is a single value, not a group of settings"
+                )),
             }
         }
     }

@@ -218,7 +218,10 @@ mod tests {
         let now = datetime!(2026-11-28 12:00 UTC);
         let (pair, origin) = load_or_create_self_signed(dir.path(), &names, now).unwrap();
         assert_eq!(origin, Origin::Created);
-        assert!(pair.certificate_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert!(
+            pair.certificate_pem
+                .starts_with("-----BEGIN CERTIFICATE-----")
+        );
         assert!(pair.key_pem.expose().contains("PRIVATE KEY"));
         let key_mode = std::fs::metadata(dir.path().join("tls/private_key.pem"))
             .unwrap()

@@ -46,7 +46,10 @@ fn bad_listen_address_names_the_variable() {
     let err = load(&[("GATEHOUSE_LISTEN__HTTP", "nonsense")])
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("invalid setting GATEHOUSE_LISTEN__HTTP:"), "{err}");
+    assert!(
+        err.starts_with("invalid setting GATEHOUSE_LISTEN__HTTP:"),
+        "{err}"
+    );
     assert!(err.contains("0.0.0.0:9000"), "{err}");
     assert!(!err.contains('\n'), "one line: {err}");
 }

@@ -124,8 +124,7 @@ impl Store {
                     .map_err(connect_err)
             }
             DatabaseKind::Postgres => {
-                let options =
-                    PgConnectOptions::from_str(url.expose()).map_err(connect_err)?;
+                let options = PgConnectOptions::from_str(url.expose()).map_err(connect_err)?;
                 Self::connect_postgres(options, max_connections)
                     .await
                     .map_err(connect_err)
@@ -189,7 +188,10 @@ impl Store {
     /// Checks that the database answers (readiness).
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.acquire().await?;
-        dispatch!(&mut conn, |c| sqlx::query("SELECT 1").execute(c).await.map(|_| ()))?;
+        dispatch!(&mut conn, |c| sqlx::query("SELECT 1")
+            .execute(c)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 

@@ -164,8 +164,12 @@ pub async fn find_by_username(db: &mut impl Db, username: &str) -> Result<Option
 /// Users whose username or email equals `value` ignoring case (identification stage).
 /// More than one match is possible for emails; the caller decides what that means.
 pub async fn find_by_login_ignoring_case(db: &mut impl Db, value: &str) -> Result<Vec<User>> {
-    let sql = concat!("SELECT ", columns!(), " FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
-         ORDER BY username");
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
+         ORDER BY username"
+    );
     Ok(dispatch!(db, |c| sqlx::query_as(sql)
         .bind(value)
         .fetch_all(c)
@@ -174,7 +178,11 @@ pub async fn find_by_login_ignoring_case(db: &mut impl Db, value: &str) -> Resul
 
 /// A page of users ordered by username.
 pub async fn list(db: &mut impl Db, limit: i64, offset: i64) -> Result<Vec<User>> {
-    let sql = concat!("SELECT ", columns!(), " FROM users ORDER BY username LIMIT $1 OFFSET $2");
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users ORDER BY username LIMIT $1 OFFSET $2"
+    );
     Ok(dispatch!(db, |c| sqlx::query_as(sql)
         .bind(limit)
         .bind(offset)
@@ -184,9 +192,11 @@ pub async fn list(db: &mut impl Db, limit: i64, offset: i64) -> Result<Vec<User>
 
 /// How many users exist.
 pub async fn count(db: &mut impl Db) -> Result<i64> {
-    Ok(dispatch!(db, |c| sqlx::query_scalar("SELECT COUNT(*) FROM users")
-        .fetch_one(c)
-        .await)?)
+    Ok(dispatch!(db, |c| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users"
+    )
+    .fetch_one(c)
+    .await)?)
 }
 
 /// Writes the profile fields of `user` (not the password or login time). Returns

@@ -13,7 +13,10 @@ storage_test!(created_user_reads_back_equal, |store| {
     let user = create(&mut db, new, t0()).await.unwrap();
     assert_eq!(user.password_changed_at, Some(t0()));
     assert_eq!(get(&mut db, user.id).await.unwrap(), Some(user.clone()));
-    assert_eq!(find_by_username(&mut db, "akadmin").await.unwrap(), Some(user));
+    assert_eq!(
+        find_by_username(&mut db, "akadmin").await.unwrap(),
+        Some(user)
+    );
     assert_eq!(find_by_username(&mut db, "AKADMIN").await.unwrap(), None);
 });
 
@@ -47,7 +50,11 @@ storage_test!(update_password_login_and_delete, |store| {
     user.is_active = false;
     user.user_type = UserType::ServiceAccount;
     assert!(update(&mut db, &user, later).await.unwrap());
-    assert!(set_password_hash(&mut db, user.id, Some("h"), later).await.unwrap());
+    assert!(
+        set_password_hash(&mut db, user.id, Some("h"), later)
+            .await
+            .unwrap()
+    );
     assert!(record_login(&mut db, user.id, later).await.unwrap());
     let got = get(&mut db, user.id).await.unwrap().unwrap();
     assert_eq!(got.name, "Carol C");

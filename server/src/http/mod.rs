@@ -1,0 +1,34 @@
+//! The core's router, built from small layers so tests can drive it with `oneshot`.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+pub mod health;
+
+/// The core's HTTP surface (served on both the HTTP and the HTTPS listener).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/-/health/live/", get(health::live))
+        .route("/-/health/ready/", get(health::ready))
+        // route_layer, not layer: it runs after routing, so the metric can be labelled
+        // with the route template instead of raw paths (which would explode the label
+        // set with ids and scanner noise).
+        .route_layer(axum::middleware::from_fn(crate::metrics::track_request))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Unknown paths answer with a JSON 404 like the rest of the API.
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"detail": "Not found."})),
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,28 @@
+//! Structured logs with `tracing`: human-readable text by default, one JSON object per
+//! line with `log_format = "json"`.
+
+use gatehouse_config::{LogFormat, Settings};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `RUST_LOG`, when set, overrides `log_level` for
+/// debugging one module; otherwise the level applies to Gatehouse and sqlx is kept
+/// to warnings (it logs every slow statement at info).
+pub fn init(settings: &Settings) {
+    let level = settings.log_level.as_filter();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
+    // Colours only for a person at a terminal, never into files or log collectors.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
+    // try_init: a second call (tests) keeps the first subscriber instead of failing.
+    let _ = match settings.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
+}

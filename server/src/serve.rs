@@ -1,0 +1,190 @@
+//! Start-up and shutdown of `gatehouse server`: settings → data dir → secret key →
+//! database → TLS pair → listeners, then serve until SIGTERM/SIGINT and drain.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_config::Settings;
+use gatehouse_core::bootstrap::{self, Origin};
+use gatehouse_core::storage::Store;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+use crate::error::StartError;
+use crate::shutdown;
+use crate::state::AppState;
+
+mod listeners;
+
+/// How long in-flight requests get to finish after a stop signal.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `gatehouse migrate`: bring the schema up to date and exit.
+pub async fn migrate(settings: Settings) -> Result<(), StartError> {
+    let store = open_store(&settings).await?;
+    println!(
+        "database {} is at schema version {}",
+        settings.database_url(),
+        store.schema_version()
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// `gatehouse server`: runs until a stop signal, then drains and returns.
+pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError> {
+    prepare_data_dir(&settings.data_dir)?;
+    let secret_key = match settings.secret_key.clone() {
+        Some(key) => key,
+        None => {
+            let (key, origin) = bootstrap::load_or_create_secret_key(&settings.data_dir)?;
+            if origin == Origin::Created {
+                tracing::info!(
+                    path = %settings.data_dir.join(bootstrap::SECRET_KEY_FILE).display(),
+                    "generated a new secret key; keep this file, or set GATEHOUSE_SECRET_KEY"
+                );
+            }
+            key
+        }
+    };
+    // Later issues derive cookie and signing keys from it; holding it here keeps the
+    // file's lifecycle (made once, reused) part of every start.
+    drop(secret_key);
+
+    let tls = tls_pair(&settings)?;
+    let store = open_store(&settings).await?;
+
+    // Bind everything before announcing readiness, so a taken port fails the start.
+    let http = bind(settings.listen.http, "GATEHOUSE_LISTEN__HTTP").await?;
+    let https = bind(settings.listen.https, "GATEHOUSE_LISTEN__HTTPS").await?;
+    let metrics = bind(settings.listen.metrics, "GATEHOUSE_LISTEN__METRICS").await?;
+    let handle = crate::metrics::install().map_err(|e| StartError::Setting {
+        name: "GATEHOUSE_LISTEN__METRICS",
+        message: e.to_string(),
+    })?;
+
+    let (http_addr, https_addr, metrics_addr) = (
+        http.local_addr()?,
+        https.local_addr()?,
+        metrics.local_addr()?,
+    );
+    let state = AppState {
+        store: store.clone(),
+        settings: Arc::new(settings),
+    };
+    let app = crate::http::app(state);
+    let (trigger, stop) = shutdown::channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(listeners::serve_plain(http, app.clone(), stop.clone()));
+    tasks.spawn(listeners::serve_tls(https, tls, app, stop.clone()));
+    tasks.spawn(listeners::serve_plain(
+        metrics,
+        crate::metrics::router(handle),
+        stop.clone(),
+    ));
+
+    tracing::info!(
+        http = %http_addr,
+        https = %https_addr,
+        metrics = %metrics_addr,
+        backend = ?store.kind(),
+        startup_ms = started.elapsed().as_millis() as u64,
+        "listening"
+    );
+    tracing::info!("Gatehouse is up: open {}", browser_url(http_addr));
+
+    let reason = tokio::select! {
+        signal = shutdown::os_signal() => signal.map(String::from)?,
+        // A listener that ends on its own has failed; stop the others too.
+        Some(ended) = tasks.join_next() => format!("listener stopped: {ended:?}"),
+    };
+    tracing::info!(%reason, "stopping: draining in-flight requests");
+    trigger.fire();
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut tasks))
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; closing them");
+        tasks.abort_all();
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn drain(tasks: &mut tokio::task::JoinSet<std::io::Result<()>>) {
+    while let Some(result) = tasks.join_next().await {
+        if let Ok(Err(err)) = result {
+            tracing::warn!(error = %err, "listener ended with an error");
+        }
+    }
+}
+
+/// Creates the data dir, private to the server's user: it holds the database with
+/// password hashes, the secret key and the TLS key.
+fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| StartError::Setting {
+            name: "GATEHOUSE_DATA_DIR",
+            message: format!("cannot create {}: {e}", dir.display()),
+        })
+}
+
+async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let url = settings.database_url();
+    let store = Store::connect(&url, settings.database.max_connections).await?;
+    store.migrate().await?;
+    tracing::info!(
+        database = %url,
+        schema_version = store.schema_version(),
+        "database ready"
+    );
+    Ok(store)
+}
+
+fn tls_pair(settings: &Settings) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    let pair = match (&settings.tls.certificate, &settings.tls.key) {
+        (Some(cert), Some(key)) => bootstrap::load_tls_pair(cert, key)?,
+        _ => {
+            let names = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+            let (pair, origin) = bootstrap::load_or_create_self_signed(
+                &settings.data_dir,
+                &names,
+                OffsetDateTime::now_utc(),
+            )?;
+            if origin == Origin::Created {
+                tracing::info!(
+                    path = %settings.data_dir.join(bootstrap::TLS_DIR).display(),
+                    "generated a self-signed certificate for HTTPS; set GATEHOUSE_TLS__CERTIFICATE \
+                     and GATEHOUSE_TLS__KEY to use your own"
+                );
+            }
+            pair
+        }
+    };
+    crate::tls::server_config(&pair)
+}
+
+async fn bind(addr: SocketAddr, setting: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| StartError::Setting {
+            name: setting,
+            message: format!("cannot listen on {addr}: {e}"),
+        })
+}
+
+/// The URL to print for a person: a wildcard address becomes `localhost`.
+fn browser_url(addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        format!("http://localhost:{}/", addr.port())
+    } else {
+        format!("http://{addr}/")
+    }
+}

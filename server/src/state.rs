@@ -1,0 +1,15 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use gatehouse_config::Settings;
+use gatehouse_core::storage::Store;
+
+/// Shared state of the core's HTTP surface; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Settings as loaded at start.
+    pub settings: Arc<Settings>,
+}

@@ -1,0 +1,195 @@
+//! Starts `gatehouse` processes on port 0 in temporary data dirs, learns their
+//! addresses from their JSON log, kills them on drop and prints their log when the
+//! test that owned them failed.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a server may take to report its listeners. Generous: this is a liveness
+/// bound for a loaded CI machine, not a performance assertion.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Path of the `gatehouse` binary built by `cargo build -p gatehouse-server`.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("GATEHOUSE_BIN_UNDER_TEST") {
+        return PathBuf::from(path);
+    }
+    // target/debug/deps/e2e-<hash> → target/debug/gatehouse
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("gatehouse");
+    assert!(
+        path.exists(),
+        "{} missing: build it with `cargo build -p gatehouse-server` (tests/run does)",
+        path.display()
+    );
+    path
+}
+
+/// A command for the binary with a clean slate of `GATEHOUSE_*` variables.
+pub fn command() -> Command {
+    let mut cmd = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("GATEHOUSE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A running `gatehouse server`.
+pub struct Server {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    /// Address of the HTTP listener.
+    pub http: SocketAddr,
+    /// Address of the HTTPS listener.
+    pub https: SocketAddr,
+    /// Address of the metrics listener.
+    pub metrics: SocketAddr,
+    /// The `listening` log line, for figures such as `startup_ms`.
+    pub listening: Value,
+}
+
+impl Server {
+    /// Starts a server with `data_dir` and extra environment, every listener on an
+    /// ephemeral loopback port, and waits until it reports its addresses.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut cmd = command();
+        cmd.arg("server")
+            .env("GATEHOUSE_DATA_DIR", data_dir)
+            .env("GATEHOUSE_LOG_FORMAT", "json")
+            .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
+            .env("GATEHOUSE_LISTEN__HTTPS", "127.0.0.1:0")
+            .env("GATEHOUSE_LISTEN__METRICS", "127.0.0.1:0")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if let Ok(json) = serde_json::from_str::<Value>(&line) {
+                        if json["message"] == "listening" {
+                            let _ = tx.send(json);
+                        }
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let deadline = Instant::now() + START_TIMEOUT;
+        let listening = loop {
+            if let Ok(json) = rx.recv_timeout(Duration::from_millis(100)) {
+                break json;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "gatehouse server exited with {status} before listening:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "gatehouse server did not listen within {START_TIMEOUT:?}:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let addr = |key: &str| listening[key].as_str().unwrap().parse().unwrap();
+        Server {
+            http: addr("http"),
+            https: addr("https"),
+            metrics: addr("metrics"),
+            listening,
+            child,
+            log,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gatehouse did not stop after SIGTERM:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything the process wrote so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- gatehouse server log ----\n{}", self.log_text());
+        }
+    }
+}
+
+/// A fresh, empty database on the test PostgreSQL (from `GH_TEST_POSTGRES_URL`,
+/// which tests/run sets), as a URL for `GATEHOUSE_DATABASE__URL`.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let admin = std::env::var("GH_TEST_POSTGRES_URL")
+        .expect("GH_TEST_POSTGRES_URL is not set: run the suite with tests/run");
+    let name = format!("gh_e2e_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::postgres::PgConnectOptions::from_str(&admin)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
+}
+
+/// An HTTP client that trusts exactly the certificate in `cert_pem`.
+pub fn client_trusting(cert_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert_pem.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
