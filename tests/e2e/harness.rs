@@ -81,10 +81,10 @@ impl Server {
             let tx = tx.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Ok(json) = serde_json::from_str::<Value>(&line) {
-                        if json["message"] == "listening" {
-                            let _ = tx.send(json);
-                        }
+                    if let Ok(json) = serde_json::from_str::<Value>(&line)
+                        && json["message"] == "listening"
+                    {
+                        let _ = tx.send(json);
                     }
                     log.lock().unwrap().push(line);
                 }
