@@ -17,7 +17,10 @@ pub enum StartError {
     /// The secret key or TLS pair could not be read or made.
     #[error("{0}")]
     Bootstrap(#[from] BootstrapError),
-    /// The database could not be opened or migrated.
+    /// The configured database could not be reached.
+    #[error("{0} (check GATEHOUSE_DATABASE__URL)")]
+    Database(StorageError),
+    /// The database could not be migrated or used.
     #[error("{0}")]
     Storage(#[from] StorageError),
     /// The TLS pair is not usable by rustls.

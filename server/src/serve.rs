@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::Settings;
 use gatehouse_core::bootstrap::{self, Origin};
-use gatehouse_core::storage::Store;
+use gatehouse_core::storage::{StorageError, Store};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
@@ -49,10 +49,6 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
             key
         }
     };
-    // Later issues derive cookie and signing keys from it; holding it here keeps the
-    // file's lifecycle (made once, reused) part of every start.
-    drop(secret_key);
-
     let tls = tls_pair(&settings)?;
     let store = open_store(&settings).await?;
 
@@ -73,6 +69,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings),
+        secret_key,
     };
     let app = crate::http::app(state);
     let (trigger, stop) = shutdown::channel();
@@ -138,7 +135,12 @@ fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
 
 async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     let url = settings.database_url();
-    let store = Store::connect(&url, settings.database.max_connections).await?;
+    let store = Store::connect(&url, settings.database.max_connections)
+        .await
+        .map_err(|err| match err {
+            StorageError::Connect { .. } => StartError::Database(err),
+            other => StartError::Storage(other),
+        })?;
     store.migrate().await?;
     tracing::info!(
         database = %url,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_config::Settings;
+use gatehouse_config::{Secret, Settings};
 use gatehouse_core::storage::Store;
 
 /// Shared state of the core's HTTP surface; cheap to clone.
@@ -12,4 +12,6 @@ pub struct AppState {
     pub store: Store,
     /// Settings as loaded at start.
     pub settings: Arc<Settings>,
+    /// The root secret: configured, or generated once into the data dir.
+    pub secret_key: Secret,
 }

@@ -157,6 +157,23 @@ fn a_taken_port_fails_the_start_naming_its_setting() {
     assert!(stderr.contains(&addr), "{stderr}");
 }
 
+#[test]
+fn an_unreachable_database_fails_the_start_naming_its_setting() {
+    let data = tempfile::tempdir().unwrap();
+    // Port 1 on loopback: nothing listens there, the connection is refused.
+    let out = harness::command()
+        .arg("server")
+        .env("GATEHOUSE_DATA_DIR", data.path())
+        .env("GATEHOUSE_DATABASE__URL", "postgres://gh:hunter2@127.0.0.1:1/gh")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("GATEHOUSE_DATABASE__URL"), "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password stays secret: {stderr}");
+}
+
 #[tokio::test]
 async fn metrics_listener_serves_prometheus_text_with_request_counts() {
     let data = tempfile::tempdir().unwrap();

@@ -21,6 +21,7 @@ async fn state(dir: &std::path::Path) -> AppState {
     AppState {
         store: sqlite_store(dir).await,
         settings: Arc::new(Settings::default()),
+        secret_key: gatehouse_config::Secret::new("k".repeat(64)),
     }
 }
 
