@@ -1,1 +1,175 @@
-//! certificates
+//! Certificate key pairs: PEM certificates, with their private key when Gatehouse
+//! signs with them (OIDC tokens, TLS). The one Gatehouse generates carries a
+//! `managed` key so later starts find it.
+
+use super::{Db, Result, dispatch};
+use crate::Timestamp;
+use crate::ids::CertificateKeyPairId;
+
+/// A stored certificate with its optional private key. `Debug` hides the key.
+#[derive(Clone, PartialEq, sqlx::FromRow)]
+pub struct CertificateKeyPair {
+    /// Stable id.
+    pub id: CertificateKeyPairId,
+    /// Unique name.
+    pub name: String,
+    /// Unique key of a pair Gatehouse manages; `None` for one an admin uploaded.
+    pub managed: Option<String>,
+    /// The certificate (chain), PEM.
+    pub certificate_pem: String,
+    /// The private key, PEM; `None` for a certificate used only to verify.
+    pub key_pem: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+impl std::fmt::Debug for CertificateKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Logs and panics print `Debug`; a private key must never reach them.
+        f.debug_struct("CertificateKeyPair")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("managed", &self.managed)
+            .field("certificate_pem", &self.certificate_pem)
+            .field("key_pem", &self.key_pem.as_ref().map(|_| "***"))
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
+}
+
+/// What is needed to store a certificate key pair.
+#[derive(Clone)]
+pub struct NewCertificateKeyPair {
+    /// Unique name.
+    pub name: String,
+    /// Managed key, if Gatehouse owns the pair.
+    pub managed: Option<String>,
+    /// The certificate (chain), PEM.
+    pub certificate_pem: String,
+    /// The private key, PEM, if any.
+    pub key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for NewCertificateKeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCertificateKeyPair")
+            .field("name", &self.name)
+            .field("managed", &self.managed)
+            .field("certificate_pem", &self.certificate_pem)
+            .field("key_pem", &self.key_pem.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// The columns of [`CertificateKeyPair`], as a literal so queries stay `&'static str`.
+macro_rules! columns {
+    () => {
+        "id, name, managed, certificate_pem, key_pem, created_at, updated_at"
+    };
+}
+
+/// Stores a certificate key pair. A taken name or managed key is
+/// [`super::StorageError::Conflict`].
+pub async fn create(
+    db: &mut impl Db,
+    new: NewCertificateKeyPair,
+    now: Timestamp,
+) -> Result<CertificateKeyPair> {
+    let pair = CertificateKeyPair {
+        id: CertificateKeyPairId::new(),
+        name: new.name,
+        managed: new.managed,
+        certificate_pem: new.certificate_pem,
+        key_pem: new.key_pem,
+        created_at: now,
+        updated_at: now,
+    };
+    dispatch!(db, |c| {
+        sqlx::query(concat!(
+            "INSERT INTO certificate_key_pairs (",
+            columns!(),
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ))
+        .bind(pair.id)
+        .bind(&pair.name)
+        .bind(&pair.managed)
+        .bind(&pair.certificate_pem)
+        .bind(&pair.key_pem)
+        .bind(pair.created_at)
+        .bind(pair.updated_at)
+        .execute(c)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(pair)
+}
+
+/// The pair with this id.
+pub async fn get(db: &mut impl Db, id: CertificateKeyPairId) -> Result<Option<CertificateKeyPair>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM certificate_key_pairs WHERE id = $1"
+    );
+    Ok(dispatch!(db, |c| sqlx::query_as(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The pair with exactly this name.
+pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<CertificateKeyPair>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM certificate_key_pairs WHERE name = $1"
+    );
+    Ok(dispatch!(db, |c| sqlx::query_as(sql)
+        .bind(name)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// The managed pair with this key.
+pub async fn find_by_managed(
+    db: &mut impl Db,
+    managed: &str,
+) -> Result<Option<CertificateKeyPair>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM certificate_key_pairs WHERE managed = $1"
+    );
+    Ok(dispatch!(db, |c| sqlx::query_as(sql)
+        .bind(managed)
+        .fetch_optional(c)
+        .await)?)
+}
+
+/// Every pair, ordered by name.
+pub async fn list(db: &mut impl Db) -> Result<Vec<CertificateKeyPair>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM certificate_key_pairs ORDER BY name"
+    );
+    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+}
+
+/// Deletes a pair. Returns whether it existed.
+pub async fn delete(db: &mut impl Db, id: CertificateKeyPairId) -> Result<bool> {
+    let done = dispatch!(db, |c| {
+        sqlx::query("DELETE FROM certificate_key_pairs WHERE id = $1")
+            .bind(id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+#[cfg(test)]
+mod tests;

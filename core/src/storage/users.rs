@@ -99,6 +99,8 @@ macro_rules! columns {
          password_changed_at, last_login, created_at, updated_at"
     };
 }
+// Other repositories select whole users too (group members).
+pub(crate) use columns;
 
 /// Creates a user. A taken username is [`super::StorageError::Conflict`].
 pub async fn create(db: &mut impl Db, new: NewUser, now: Timestamp) -> Result<User> {
