@@ -164,14 +164,20 @@ fn an_unreachable_database_fails_the_start_naming_its_setting() {
     let out = harness::command()
         .arg("server")
         .env("GATEHOUSE_DATA_DIR", data.path())
-        .env("GATEHOUSE_DATABASE__URL", "postgres://gh:hunter2@127.0.0.1:1/gh")
+        .env(
+            "GATEHOUSE_DATABASE__URL",
+            "postgres://gh:hunter2@127.0.0.1:1/gh",
+        )
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("GATEHOUSE_DATABASE__URL"), "{stderr}");
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
-    assert!(!stderr.contains("hunter2"), "the password stays secret: {stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the password stays secret: {stderr}"
+    );
 }
 
 #[tokio::test]

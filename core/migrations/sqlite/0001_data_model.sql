@@ -1,5 +1,6 @@
 -- Gatehouse data model, SQLite dialect. Keep in step with ../postgres/.
--- Ids are UUIDs as text; times are UTC text as sqlx's `time` support writes it; JSON is text.
+-- Ids are UUIDs as text; times are fixed-width UTC text
+-- (see core/src/timestamp.rs: it sorts as time does); JSON is text.
 
 CREATE TABLE users (
     id                  TEXT PRIMARY KEY,
@@ -150,23 +151,31 @@ CREATE TABLE applications (
     updated_at         TEXT NOT NULL
 );
 
--- A binding's target is a flow, a stage binding or an application: one id column and
--- its kind, because the policy engine treats all three alike.
+-- A binding applies to exactly one target (flow, stage binding or application) and
+-- checks exactly one subject (policy, group or user): one nullable foreign key per
+-- kind, so deleting either end deletes the binding.
 CREATE TABLE policy_bindings (
-    id             TEXT PRIMARY KEY,
-    target_kind    TEXT NOT NULL,
-    target_id      TEXT NOT NULL,
-    policy_id      TEXT REFERENCES policies (id) ON DELETE CASCADE,
-    group_id       TEXT REFERENCES groups (id) ON DELETE CASCADE,
-    user_id        TEXT REFERENCES users (id) ON DELETE CASCADE,
-    sort_order     INTEGER NOT NULL,
-    enabled        BOOLEAN NOT NULL DEFAULT TRUE,
-    negate         BOOLEAN NOT NULL DEFAULT FALSE,
-    timeout_ms     INTEGER NOT NULL DEFAULT 30000,
-    failure_result BOOLEAN NOT NULL DEFAULT FALSE,
+    id               TEXT PRIMARY KEY,
+    flow_id          TEXT REFERENCES flows (id) ON DELETE CASCADE,
+    stage_binding_id TEXT REFERENCES stage_bindings (id) ON DELETE CASCADE,
+    application_id   TEXT REFERENCES applications (id) ON DELETE CASCADE,
+    policy_id        TEXT REFERENCES policies (id) ON DELETE CASCADE,
+    group_id         TEXT REFERENCES groups (id) ON DELETE CASCADE,
+    user_id          TEXT REFERENCES users (id) ON DELETE CASCADE,
+    sort_order       INTEGER NOT NULL,
+    enabled          BOOLEAN NOT NULL DEFAULT TRUE,
+    negate           BOOLEAN NOT NULL DEFAULT FALSE,
+    timeout_ms       INTEGER NOT NULL DEFAULT 30000,
+    failure_result   BOOLEAN NOT NULL DEFAULT FALSE,
+    CHECK ((flow_id IS NOT NULL) + (stage_binding_id IS NOT NULL) + (application_id IS NOT NULL) = 1),
     CHECK ((policy_id IS NOT NULL) + (group_id IS NOT NULL) + (user_id IS NOT NULL) = 1)
 );
-CREATE INDEX policy_bindings_target ON policy_bindings (target_id, sort_order);
+CREATE INDEX policy_bindings_flow ON policy_bindings (flow_id, sort_order);
+CREATE INDEX policy_bindings_stage_binding ON policy_bindings (stage_binding_id, sort_order);
+CREATE INDEX policy_bindings_application ON policy_bindings (application_id, sort_order);
+CREATE INDEX policy_bindings_group ON policy_bindings (group_id);
+CREATE INDEX policy_bindings_user ON policy_bindings (user_id);
+CREATE INDEX policy_bindings_policy ON policy_bindings (policy_id);
 
 CREATE TABLE brands (
     id                    TEXT PRIMARY KEY,

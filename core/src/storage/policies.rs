@@ -15,8 +15,8 @@ use crate::text_enum::text_enum;
 mod bindings;
 
 pub use bindings::{
-    BindingTarget, BindingTargetKind, NewPolicyBinding, PolicyBinding, PolicyBindingSubject,
-    bindings_of_target, create_binding, delete_binding, delete_orphaned_bindings,
+    BindingTarget, NewPolicyBinding, PolicyBinding, PolicyBindingSubject, bindings_of_target,
+    create_binding, delete_binding,
 };
 
 text_enum!(

@@ -1,33 +1,18 @@
 //! Policy bindings: what a flow, stage binding or application is checked against (a
 //! policy, a group or a user), in which order and with which options.
 //!
-//! The table keeps the target as a kind and an id without a foreign key, because the
-//! policy engine treats the three kinds alike; the subject is three nullable foreign
-//! keys of which a CHECK lets exactly one be set. Both become enums here, so a binding
-//! without a target or a subject cannot be written through this API.
-
-use uuid::Uuid;
+//! The table has one nullable foreign key per target kind and per subject kind, with
+//! CHECKs that exactly one of each is set; deleting either end deletes the binding.
+//! Here both become enums, so a binding without a target or a subject cannot be
+//! written through this API.
 
 use crate::ids::{
     ApplicationId, FlowId, GroupId, PolicyBindingId, PolicyId, StageBindingId, UserId,
 };
-use crate::storage::{Db, Result, StorageError, dispatch};
-use crate::text_enum::text_enum;
+use crate::storage::{Db, Result, dispatch};
 
 /// How long a policy may run when the binding does not say (the column default).
 pub const DEFAULT_TIMEOUT_MS: i32 = 30_000;
-
-text_enum!(
-    /// What kind of object a binding applies to.
-    BindingTargetKind {
-        /// A flow: checked before the flow is planned.
-        Flow = "flow",
-        /// A stage in a flow: checked when the plan reaches it.
-        StageBinding = "stage_binding",
-        /// An application: checked before access is granted.
-        Application = "application",
-    }
-);
 
 /// The object a binding applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,29 +26,30 @@ pub enum BindingTarget {
 }
 
 impl BindingTarget {
-    /// The stored kind.
-    pub fn kind(self) -> BindingTargetKind {
+    fn columns(
+        self,
+    ) -> (
+        Option<FlowId>,
+        Option<StageBindingId>,
+        Option<ApplicationId>,
+    ) {
         match self {
-            Self::Flow(_) => BindingTargetKind::Flow,
-            Self::StageBinding(_) => BindingTargetKind::StageBinding,
-            Self::Application(_) => BindingTargetKind::Application,
+            Self::Flow(id) => (Some(id), None, None),
+            Self::StageBinding(id) => (None, Some(id), None),
+            Self::Application(id) => (None, None, Some(id)),
         }
     }
 
-    /// The target's id, whatever its kind.
-    pub fn id(self) -> Uuid {
-        match self {
-            Self::Flow(id) => id.0,
-            Self::StageBinding(id) => id.0,
-            Self::Application(id) => id.0,
-        }
-    }
-
-    fn from_parts(kind: BindingTargetKind, id: Uuid) -> Self {
-        match kind {
-            BindingTargetKind::Flow => Self::Flow(FlowId(id)),
-            BindingTargetKind::StageBinding => Self::StageBinding(StageBindingId(id)),
-            BindingTargetKind::Application => Self::Application(ApplicationId(id)),
+    fn from_columns(
+        flow: Option<FlowId>,
+        stage_binding: Option<StageBindingId>,
+        application: Option<ApplicationId>,
+    ) -> Option<Self> {
+        match (flow, stage_binding, application) {
+            (Some(id), None, None) => Some(Self::Flow(id)),
+            (None, Some(id), None) => Some(Self::StageBinding(id)),
+            (None, None, Some(id)) => Some(Self::Application(id)),
+            _ => None,
         }
     }
 }
@@ -162,8 +148,9 @@ impl NewPolicyBinding {
 #[derive(sqlx::FromRow)]
 struct PolicyBindingRow {
     id: PolicyBindingId,
-    target_kind: BindingTargetKind,
-    target_id: String,
+    flow_id: Option<FlowId>,
+    stage_binding_id: Option<StageBindingId>,
+    application_id: Option<ApplicationId>,
     policy_id: Option<PolicyId>,
     group_id: Option<GroupId>,
     user_id: Option<UserId>,
@@ -178,22 +165,19 @@ impl TryFrom<PolicyBindingRow> for PolicyBinding {
     type Error = sqlx::Error;
 
     fn try_from(row: PolicyBindingRow) -> Result<Self, sqlx::Error> {
-        let target_id = Uuid::parse_str(&row.target_id).map_err(|e| {
-            sqlx::Error::Decode(format!("policy binding {}: target id: {e}", row.id).into())
-        })?;
+        let decode_err = |what: &str| {
+            sqlx::Error::Decode(
+                format!("policy binding {} must name exactly one {what}", row.id).into(),
+            )
+        };
+        let target =
+            BindingTarget::from_columns(row.flow_id, row.stage_binding_id, row.application_id)
+                .ok_or_else(|| decode_err("flow, stage binding or application"))?;
         let subject = PolicyBindingSubject::from_columns(row.policy_id, row.group_id, row.user_id)
-            .ok_or_else(|| {
-                sqlx::Error::Decode(
-                    format!(
-                        "policy binding {} must name exactly one of policy, group, user",
-                        row.id
-                    )
-                    .into(),
-                )
-            })?;
+            .ok_or_else(|| decode_err("policy, group or user"))?;
         Ok(Self {
             id: row.id,
-            target: BindingTarget::from_parts(row.target_kind, target_id),
+            target,
             subject,
             sort_order: row.sort_order,
             enabled: row.enabled,
@@ -216,28 +200,13 @@ where
 /// The columns of [`PolicyBindingRow`], as a literal so queries stay `&'static str`.
 macro_rules! columns {
     () => {
-        "id, target_kind, target_id, policy_id, group_id, user_id, sort_order, enabled, \
-         negate, timeout_ms, failure_result"
-    };
-}
-
-/// The insert, kept only when the target exists in `$table`: the target has no
-/// foreign key, so this is where a binding to nothing is refused.
-macro_rules! insert_if_target_in {
-    ($table:literal) => {
-        concat!(
-            "INSERT INTO policy_bindings (",
-            columns!(),
-            ") SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
-             WHERE EXISTS (SELECT 1 FROM ",
-            $table,
-            " WHERE id = $3)"
-        )
+        "id, flow_id, stage_binding_id, application_id, policy_id, group_id, user_id, \
+         sort_order, enabled, negate, timeout_ms, failure_result"
     };
 }
 
 /// Creates a binding. A target, policy, group or user that does not exist is
-/// [`StorageError::MissingReference`].
+/// [`crate::storage::StorageError::MissingReference`].
 pub async fn create_binding(db: &mut impl Db, new: NewPolicyBinding) -> Result<PolicyBinding> {
     let binding = PolicyBinding {
         id: PolicyBindingId::new(),
@@ -249,17 +218,19 @@ pub async fn create_binding(db: &mut impl Db, new: NewPolicyBinding) -> Result<P
         timeout_ms: new.timeout_ms,
         failure_result: new.failure_result,
     };
-    let sql = match binding.target {
-        BindingTarget::Flow(_) => insert_if_target_in!("flows"),
-        BindingTarget::StageBinding(_) => insert_if_target_in!("stage_bindings"),
-        BindingTarget::Application(_) => insert_if_target_in!("applications"),
-    };
+    let sql = concat!(
+        "INSERT INTO policy_bindings (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    );
+    let (flow_id, stage_binding_id, application_id) = binding.target.columns();
     let (policy_id, group_id, user_id) = binding.subject.columns();
-    let done = dispatch!(db, |c| {
+    dispatch!(db, |c| {
         sqlx::query(sql)
             .bind(binding.id)
-            .bind(binding.target.kind())
-            .bind(binding.target.id().to_string())
+            .bind(flow_id)
+            .bind(stage_binding_id)
+            .bind(application_id)
             .bind(policy_id)
             .bind(group_id)
             .bind(user_id)
@@ -270,15 +241,8 @@ pub async fn create_binding(db: &mut impl Db, new: NewPolicyBinding) -> Result<P
             .bind(binding.failure_result)
             .execute(c)
             .await
-            .map(|r| r.rows_affected())
+            .map(|_| ())
     })?;
-    if done != 1 {
-        return Err(StorageError::MissingReference(format!(
-            "no {} {}",
-            binding.target.kind(),
-            binding.target.id()
-        )));
-    }
     Ok(binding)
 }
 
@@ -287,15 +251,24 @@ pub async fn bindings_of_target(
     db: &mut impl Db,
     target: BindingTarget,
 ) -> Result<Vec<PolicyBinding>> {
-    let sql = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM policy_bindings WHERE target_id = $1 AND target_kind = $2 \
-         ORDER BY sort_order, id"
-    );
+    macro_rules! of {
+        ($column:literal) => {
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM policy_bindings WHERE ",
+                $column,
+                " = $1 ORDER BY sort_order, id"
+            )
+        };
+    }
+    let (sql, id) = match target {
+        BindingTarget::Flow(id) => (of!("flow_id"), id.0),
+        BindingTarget::StageBinding(id) => (of!("stage_binding_id"), id.0),
+        BindingTarget::Application(id) => (of!("application_id"), id.0),
+    };
     Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(target.id().to_string())
-        .bind(target.kind())
+        .bind(id.to_string())
         .fetch_all(c)
         .await)?)
 }
@@ -312,24 +285,6 @@ pub async fn delete_binding(db: &mut impl Db, id: PolicyBindingId) -> Result<boo
     Ok(done == 1)
 }
 
-/// Deletes the bindings whose target was deleted since (the target has no foreign key
-/// to cascade from); returns how many. Such bindings are inert, ids are never reused,
-/// so this is housekeeping, run with the other expiry sweeps.
-pub async fn delete_orphaned_bindings(db: &mut impl Db) -> Result<u64> {
-    Ok(dispatch!(db, |c| {
-        sqlx::query(
-            "DELETE FROM policy_bindings WHERE \
-             (target_kind = 'flow' AND target_id NOT IN (SELECT id FROM flows)) OR \
-             (target_kind = 'stage_binding' \
-              AND target_id NOT IN (SELECT id FROM stage_bindings)) OR \
-             (target_kind = 'application' AND target_id NOT IN (SELECT id FROM applications))",
-        )
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
-    })?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,8 +296,9 @@ mod tests {
     ) -> PolicyBindingRow {
         PolicyBindingRow {
             id: PolicyBindingId::new(),
-            target_kind: BindingTargetKind::StageBinding,
-            target_id: StageBindingId::new().to_string(),
+            flow_id: None,
+            stage_binding_id: Some(StageBindingId::new()),
+            application_id: None,
             policy_id,
             group_id,
             user_id,
@@ -359,7 +315,7 @@ mod tests {
         let group = GroupId::new();
         let decoded = PolicyBinding::try_from(row(None, Some(group), None)).unwrap();
         assert_eq!(decoded.subject, PolicyBindingSubject::Group(group));
-        assert_eq!(decoded.target.kind(), BindingTargetKind::StageBinding);
+        assert!(matches!(decoded.target, BindingTarget::StageBinding(_)));
     }
 
     #[test]
@@ -372,10 +328,14 @@ mod tests {
     }
 
     #[test]
-    fn a_row_with_a_malformed_target_id_is_a_decode_error() {
-        let mut bad = row(Some(PolicyId::new()), None, None);
-        bad.target_id = "not-a-uuid".into();
-        let err = PolicyBinding::try_from(bad).unwrap_err();
+    fn a_row_with_no_or_two_targets_is_a_decode_error() {
+        let mut none = row(Some(PolicyId::new()), None, None);
+        none.stage_binding_id = None;
+        let err = PolicyBinding::try_from(none).unwrap_err();
+        assert!(matches!(err, sqlx::Error::Decode(_)), "{err:?}");
+        let mut two = row(Some(PolicyId::new()), None, None);
+        two.flow_id = Some(FlowId::new());
+        let err = PolicyBinding::try_from(two).unwrap_err();
         assert!(matches!(err, sqlx::Error::Decode(_)), "{err:?}");
     }
 }
