@@ -42,6 +42,20 @@ fn storage(c: &mut Criterion) {
                 .expect("found")
         });
     });
+    // The same lookup on a connection held across iterations: the difference to the
+    // one above is what a pool checkout costs.
+    let held = std::sync::Arc::new(tokio::sync::Mutex::new(
+        runtime.block_on(store.acquire()).expect("acquire"),
+    ));
+    group.bench_function("users::find_by_username, held connection", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let mut db = held.lock().await;
+            users::find_by_username(&mut *db, "user-4242")
+                .await
+                .expect("query")
+                .expect("found")
+        });
+    });
     group.bench_function("users::find_by_login_ignoring_case (10k users)", |b| {
         b.to_async(&runtime).iter(|| async {
             let mut db = store.acquire().await.expect("acquire");
@@ -51,6 +65,9 @@ fn storage(c: &mut Criterion) {
         });
     });
     group.finish();
+    // A pooled connection must be returned inside the runtime.
+    let _inside = runtime.enter();
+    drop(held);
 }
 
 criterion_group!(benches, storage);
