@@ -3,6 +3,7 @@
 //! channel carry. This crate parses and validates; it performs no I/O beyond reading
 //! the settings file it is pointed at.
 
+pub mod blueprint;
 pub mod env;
 pub mod secret;
 pub mod settings;
