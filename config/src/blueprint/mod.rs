@@ -1,7 +1,11 @@
 //! Blueprints: Gatehouse's configuration as code, YAML files of the shape authentik's
-//! blueprints have. This module parses; `gatehouse-core` applies.
-//!
-//! Work in progress (issue "Blueprints"): so far the YAML layer that keeps each node's
-//! position and tag; the entry model and tags build on it.
+//! blueprints have. This module parses and checks what needs no database; applying
+//! them (model registry, tag evaluation, the transaction) is `gatehouse-core`'s.
 
+pub mod model;
+mod tags;
 pub mod yaml;
+
+pub use model::{
+    Blueprint, BlueprintError, ConditionOp, Entry, EntryState, Value, ValueKind, parse,
+};
