@@ -5,6 +5,7 @@
 //! database layer sits behind the `storage` feature so the outpost can link this crate
 //! without a database driver. Time is always a parameter (`now`), never read here.
 
+pub mod blueprints;
 pub mod bootstrap;
 pub mod ids;
 #[cfg(feature = "storage")]
