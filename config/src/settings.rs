@@ -219,17 +219,49 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
+/// `scheme://user:password@host/db?password=x` → `scheme://user:***@host/db?password=***`.
 fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_owned();
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
     };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
+    // The password may itself contain `@`: the host follows the last one.
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// The TOML parser's message without the echoed source lines (which may hold a
+/// secret): its first line (the position) and its last (what is wrong).
+fn one_line_toml_error(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or_default();
+    match lines.next_back() {
+        Some(last) if !last.starts_with('|') && !last.starts_with('^') => {
+            format!("{first}: {last}")
+        }
+        _ => first.to_owned(),
     }
 }
 
@@ -282,7 +314,7 @@ impl Settings {
                 .data()
                 .map_err(|e| SettingsError::File {
                     path: path.to_owned(),
-                    message: e.to_string(),
+                    message: one_line_toml_error(&e.to_string()),
                 })?;
             figment = figment.merge(FileProvider {
                 path: path.to_owned(),

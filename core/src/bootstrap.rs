@@ -18,6 +18,8 @@ pub const SECRET_KEY_FILE: &str = "secret_key";
 pub const TLS_DIR: &str = "tls";
 /// Common name of the generated certificate, as authentik names its own.
 pub const SELF_SIGNED_NAME: &str = "gatehouse Self-signed Certificate";
+/// Shortest key accepted from the file, as from the setting.
+const MIN_SECRET_KEY_LEN: usize = 32;
 /// Random bytes in a generated secret key (384 bits).
 const SECRET_KEY_BYTES: usize = 48;
 /// Lifetime of the generated certificate. Browsers warn about any self-signed
@@ -66,10 +68,13 @@ pub fn load_or_create_secret_key(data_dir: &Path) -> Result<(Secret, Origin), Bo
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             let key = text.trim();
-            if key.is_empty() {
+            if key.chars().count() < MIN_SECRET_KEY_LEN {
                 return Err(BootstrapError::Invalid {
                     path,
-                    message: "is empty; delete it to have a new key generated".into(),
+                    message: format!(
+                        "holds fewer than {MIN_SECRET_KEY_LEN} characters; \
+                         delete it to have a new key generated"
+                    ),
                 });
             }
             Ok((Secret::new(key), Origin::Loaded))
@@ -204,11 +209,11 @@ mod tests {
     }
 
     #[test]
-    fn empty_secret_key_file_is_an_error_not_a_key() {
+    fn short_secret_key_file_is_an_error_not_a_key() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(SECRET_KEY_FILE), "\n").unwrap();
         let err = load_or_create_secret_key(dir.path()).unwrap_err();
-        assert!(err.to_string().contains("is empty"), "{err}");
+        assert!(err.to_string().contains("fewer than 32"), "{err}");
     }
 
     #[test]

@@ -10,9 +10,17 @@ use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 /// A UTC instant with microsecond precision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Timestamp(#[serde(with = "time::serde::rfc3339")] OffsetDateTime);
+
+impl<'de> Deserialize<'de> for Timestamp {
+    /// Through [`Timestamp::from_datetime`], so a deserialized value is UTC and
+    /// truncated like every other.
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        time::serde::rfc3339::deserialize(de).map(Self::from_datetime)
+    }
+}
 
 impl Timestamp {
     /// Converts to UTC and drops sub-microsecond precision.
@@ -145,6 +153,12 @@ mod tests {
         let b = Timestamp::from(datetime!(2026-01-01 00:00:00.5 UTC));
         assert_eq!(a.to_sortable_text(), "2026-01-01T00:00:00.000000Z");
         assert!(a.to_sortable_text() < b.to_sortable_text());
+    }
+
+    #[test]
+    fn deserialized_values_are_utc_too() {
+        let t: Timestamp = serde_json::from_str("\"2026-01-01T02:00:00.5+02:00\"").unwrap();
+        assert_eq!(t.to_sortable_text(), "2026-01-01T00:00:00.500000Z");
     }
 
     #[test]

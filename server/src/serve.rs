@@ -20,9 +20,14 @@ mod listeners;
 
 /// How long in-flight requests get to finish after a stop signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing the database pool may take once requests are gone.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often histogram samples are folded when nobody scrapes.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// `gatehouse migrate`: bring the schema up to date and exit.
 pub async fn migrate(settings: Settings) -> Result<(), StartError> {
+    prepare_data_dir(&settings.data_dir)?;
     let store = open_store(&settings).await?;
     println!(
         "database {} is at schema version {}",
@@ -72,6 +77,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         secret_key,
     };
     let app = crate::http::app(state);
+    let handle_for_upkeep = handle.clone();
     let (trigger, stop) = shutdown::channel();
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listeners::serve_plain(http, app.clone(), stop.clone()));
@@ -92,23 +98,55 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     );
     tracing::info!("Gatehouse is up: open {}", browser_url(http_addr));
 
-    let reason = tokio::select! {
-        signal = shutdown::os_signal() => signal.map(String::from)?,
-        // A listener that ends on its own has failed; stop the others too.
-        Some(ended) = tasks.join_next() => format!("listener stopped: {ended:?}"),
+    // Histograms keep raw samples until something renders them; upkeep bounds that
+    // memory when nobody scrapes.
+    let upkeep = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(METRICS_UPKEEP).await;
+            handle_for_upkeep.run_upkeep();
+        }
+    });
+
+    let failure = tokio::select! {
+        signal = shutdown::os_signal() => {
+            tracing::info!(signal = signal?, "stopping: draining in-flight requests");
+            None
+        }
+        // A listener that ends on its own has failed: stop the others and exit non-zero
+        // so a supervisor restarts the process.
+        Some(ended) = tasks.join_next() => {
+            let message = match ended {
+                Ok(Ok(())) => "a listener stopped unexpectedly".to_owned(),
+                Ok(Err(err)) => format!("a listener failed: {err}"),
+                Err(err) => format!("a listener task failed: {err}"),
+            };
+            tracing::error!(%message, "stopping");
+            Some(message)
+        }
     };
-    tracing::info!(%reason, "stopping: draining in-flight requests");
     trigger.fire();
-    if tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut tasks))
+    let drained = tokio::select! {
+        drained = tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut tasks)) => drained.is_ok(),
+        // A second signal means the operator does not want to wait.
+        _ = shutdown::os_signal() => false,
+    };
+    if !drained {
+        tracing::warn!("requests still running; closing them");
+        tasks.abort_all();
+    }
+    upkeep.abort();
+    // Connections still held by aborted requests would make close() wait forever.
+    if tokio::time::timeout(CLOSE_TIMEOUT, store.close())
         .await
         .is_err()
     {
-        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; closing them");
-        tasks.abort_all();
+        tracing::warn!("database connections still in use after {CLOSE_TIMEOUT:?}; exiting");
     }
-    store.close().await;
     tracing::info!("stopped");
-    Ok(())
+    match failure {
+        None => Ok(()),
+        Some(message) => Err(StartError::Io(std::io::Error::other(message))),
+    }
 }
 
 async fn drain(tasks: &mut tokio::task::JoinSet<std::io::Result<()>>) {
@@ -130,7 +168,18 @@ fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError::Setting {
             name: "GATEHOUSE_DATA_DIR",
             message: format!("cannot create {}: {e}", dir.display()),
-        })
+        })?;
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(dir)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            path = %dir.display(),
+            "the data dir is readable by other users; it holds password hashes and keys \
+             (chmod 700 it)"
+        );
+    }
+    Ok(())
 }
 
 async fn open_store(settings: &Settings) -> Result<Store, StartError> {

@@ -119,6 +119,13 @@ fn migrate_brings_a_postgresql_schema_up_to_date_and_exits() {
         );
         assert!(stdout.contains("schema version 1"), "{stdout}");
     }
+    // The tables are really there, not just the version printed.
+    runtime.block_on(async {
+        let url = gatehouse_config::settings::DatabaseUrl::parse(&url).unwrap();
+        let store = Store::connect(&url, 1).await.unwrap();
+        let mut db = store.acquire().await.unwrap();
+        assert_eq!(users::count(&mut db).await.unwrap(), 0);
+    });
 }
 
 #[test]

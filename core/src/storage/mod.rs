@@ -205,7 +205,10 @@ impl Store {
     /// Starts a transaction; it rolls back unless [`Tx::commit`] is called.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Self::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+            // IMMEDIATE takes the write lock up front: a deferred transaction that
+            // reads and then writes under WAL fails with SQLITE_BUSY at once, without
+            // waiting for busy_timeout, when another writer got there first.
+            Self::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
             Self::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }

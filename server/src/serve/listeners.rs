@@ -62,7 +62,12 @@ pub async fn serve_tls(
         let acceptor = acceptor.clone();
         // The peer address reaches handlers as ConnectInfo, as on the plain listener.
         let service =
-            TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+            // Wrap the router rather than `Router::layer`, which would rebuild every
+            // route per connection.
+            TowerToHyperService::new(tower::Layer::layer(
+                &axum::Extension(ConnectInfo(peer)),
+                app.clone(),
+            ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await

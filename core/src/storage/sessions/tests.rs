@@ -200,3 +200,37 @@ storage_test!(
         assert_eq!(get(&mut db, long.id).await.unwrap(), None);
     }
 );
+
+storage_test!(expiry_is_exact_within_the_same_second, |store| {
+    // Guards the fixed-width time text on SQLite: with variable-width RFC 3339,
+    // "12:00:00Z" sorts after "12:00:00.5Z" and an expired session would pass.
+    let mut db = store.acquire().await.unwrap();
+    let user = users::create(&mut db, NewUser::new("u"), t0())
+        .await
+        .unwrap();
+    create(
+        &mut db,
+        new_session(user.id, "k", t0()),
+        t0() - Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    let before = t0() - Duration::milliseconds(500);
+    let after = t0() + Duration::milliseconds(500);
+    assert!(
+        find_active_by_key_hash(&mut db, "k", before)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        find_active_by_key_hash(&mut db, "k", after)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        list_active_for_user(&mut db, user.id, after).await.unwrap(),
+        vec![]
+    );
+});
