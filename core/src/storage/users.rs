@@ -22,8 +22,8 @@ text_enum!(
     }
 );
 
-/// A stored user.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A stored user. `Debug` leaves out the password hash.
+#[derive(Clone, PartialEq, sqlx::FromRow)]
 pub struct User {
     /// Stable id.
     pub id: UserId,
@@ -55,8 +55,20 @@ pub struct User {
     pub updated_at: Timestamp,
 }
 
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("is_active", &self.is_active)
+            .field("user_type", &self.user_type)
+            .field("has_password", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What is needed to create a user; the rest starts empty.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewUser {
     /// Unique login name.
     pub username: String,
@@ -74,6 +86,15 @@ pub struct NewUser {
     pub attributes: Value,
     /// PHC-format password hash, if the user has a password.
     pub password_hash: Option<String>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("has_password", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl NewUser {

@@ -89,3 +89,11 @@ storage_test!(rolled_back_transaction_writes_nothing, |store| {
     tx.commit().await.unwrap();
     assert!(find_by_username(&mut db, "kept").await.unwrap().is_some());
 });
+
+#[test]
+fn debug_output_leaves_out_the_password_hash() {
+    let mut new = NewUser::new("dora");
+    new.password_hash = Some("$argon2id$secret-hash".into());
+    assert!(!format!("{new:?}").contains("secret-hash"));
+    assert!(format!("{new:?}").contains("has_password: true"));
+}
