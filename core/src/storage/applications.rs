@@ -1,7 +1,7 @@
 //! Applications: what users see in their library and what access is granted to,
 //! each backed by at most one provider (OAuth2, proxy) that speaks its protocol.
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{ApplicationId, ProviderId};
 use crate::storage::policies::PolicyEngineMode;
@@ -136,19 +136,13 @@ pub async fn create(db: &mut impl Db, new: NewApplication, now: Timestamp) -> Re
 /// The application with this id.
 pub async fn get(db: &mut impl Db, id: ApplicationId) -> Result<Option<Application>> {
     let sql = concat!("SELECT ", columns!(), " FROM applications WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The application with exactly this slug.
 pub async fn find_by_slug(db: &mut impl Db, slug: &str) -> Result<Option<Application>> {
     let sql = concat!("SELECT ", columns!(), " FROM applications WHERE slug = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(slug)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, slug)
 }
 
 /// The application `provider` backs, if any: whose policies a provider's request is
@@ -162,10 +156,7 @@ pub async fn find_by_provider(
         columns!(),
         " FROM applications WHERE provider_id = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(provider)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, provider)
 }
 
 /// Every application, ordered by name then slug (the library's order).
@@ -175,7 +166,7 @@ pub async fn list(db: &mut impl Db) -> Result<Vec<Application>> {
         columns!(),
         " FROM applications ORDER BY name, slug"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `app` but its id and creation time. Returns whether the
@@ -208,14 +199,7 @@ pub async fn update(db: &mut impl Db, app: &Application, now: Timestamp) -> Resu
 
 /// Deletes an application; its provider stays. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: ApplicationId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM applications WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM applications WHERE id = $1", id)
 }
 
 #[cfg(test)]

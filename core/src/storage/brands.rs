@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{BrandId, FlowId};
 
@@ -147,10 +147,7 @@ pub async fn create(db: &mut impl Db, new: NewBrand, now: Timestamp) -> Result<B
 /// The brand with this id.
 pub async fn get(db: &mut impl Db, id: BrandId) -> Result<Option<Brand>> {
     let sql = concat!("SELECT ", columns!(), " FROM brands WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The default brand, if one is set.
@@ -171,7 +168,7 @@ pub async fn find_for_host(db: &mut impl Db, host: &str) -> Result<Option<Brand>
 /// Every brand, ordered by domain.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Brand>> {
     let sql = concat!("SELECT ", columns!(), " FROM brands ORDER BY domain");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `brand` but its id and creation time. Returns whether the
@@ -206,14 +203,7 @@ pub async fn update(db: &mut impl Db, brand: &Brand, now: Timestamp) -> Result<b
 
 /// Deletes a brand. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: BrandId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM brands WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM brands WHERE id = $1", id)
 }
 
 /// The brand for `host`: the one whose domain is the host or a parent domain of it

@@ -2,7 +2,7 @@
 //! signs with them (OIDC tokens, TLS). The one Gatehouse generates carries a
 //! `managed` key so later starts find it.
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::CertificateKeyPairId;
 
@@ -114,10 +114,7 @@ pub async fn get(db: &mut impl Db, id: CertificateKeyPairId) -> Result<Option<Ce
         columns!(),
         " FROM certificate_key_pairs WHERE id = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The pair with exactly this name.
@@ -127,10 +124,7 @@ pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Certifi
         columns!(),
         " FROM certificate_key_pairs WHERE name = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// The managed pair with this key.
@@ -143,10 +137,7 @@ pub async fn find_by_managed(
         columns!(),
         " FROM certificate_key_pairs WHERE managed = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(managed)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, managed)
 }
 
 /// Every pair, ordered by name.
@@ -156,19 +147,12 @@ pub async fn list(db: &mut impl Db) -> Result<Vec<CertificateKeyPair>> {
         columns!(),
         " FROM certificate_key_pairs ORDER BY name"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Deletes a pair. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: CertificateKeyPairId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM certificate_key_pairs WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM certificate_key_pairs WHERE id = $1", id)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! The binding of stages to flows lives in the `bindings` submodule and is
 //! re-exported here.
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::FlowId;
 use crate::storage::policies::PolicyEngineMode;
@@ -210,25 +210,19 @@ pub async fn create(db: &mut impl Db, new: NewFlow, now: Timestamp) -> Result<Fl
 /// The flow with this id.
 pub async fn get(db: &mut impl Db, id: FlowId) -> Result<Option<Flow>> {
     let sql = concat!("SELECT ", columns!(), " FROM flows WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The flow with exactly this slug.
 pub async fn find_by_slug(db: &mut impl Db, slug: &str) -> Result<Option<Flow>> {
     let sql = concat!("SELECT ", columns!(), " FROM flows WHERE slug = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(slug)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, slug)
 }
 
 /// Every flow, ordered by slug.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Flow>> {
     let sql = concat!("SELECT ", columns!(), " FROM flows ORDER BY slug");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `flow` but its id and creation time. Returns whether the
@@ -262,14 +256,7 @@ pub async fn update(db: &mut impl Db, flow: &Flow, now: Timestamp) -> Result<boo
 /// Deletes a flow with its stage bindings; brands and providers that used it are
 /// left without that flow. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: FlowId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM flows WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM flows WHERE id = $1", id)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::users::{User, columns as user_columns};
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{GroupId, UserId};
 
@@ -96,25 +96,19 @@ pub async fn create(db: &mut impl Db, new: NewGroup, now: Timestamp) -> Result<G
 /// The group with this id.
 pub async fn get(db: &mut impl Db, id: GroupId) -> Result<Option<Group>> {
     let sql = concat!("SELECT ", columns!(), " FROM groups WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The group with exactly this name.
 pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Group>> {
     let sql = concat!("SELECT ", columns!(), " FROM groups WHERE name = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// Every group, ordered by name.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Group>> {
     let sql = concat!("SELECT ", columns!(), " FROM groups ORDER BY name");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `group` but its id and creation time. Returns whether the
@@ -141,14 +135,7 @@ pub async fn update(db: &mut impl Db, group: &Group, now: Timestamp) -> Result<b
 /// Deletes a group with its memberships and policy bindings; its child groups
 /// become top-level groups.
 pub async fn delete(db: &mut impl Db, id: GroupId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM groups WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM groups WHERE id = $1", id)
 }
 
 /// Makes `user` a member of `group`. Returns `false` when they already were one.
@@ -188,10 +175,7 @@ pub async fn members(db: &mut impl Db, group: GroupId) -> Result<Vec<User>> {
         " FROM users WHERE id IN \
          (SELECT user_id FROM group_memberships WHERE group_id = $1) ORDER BY username"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(group)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, group)
 }
 
 /// The groups `user` is a direct member of, by name.
@@ -202,10 +186,7 @@ pub async fn groups_of_user(db: &mut impl Db, user: UserId) -> Result<Vec<Group>
         " FROM groups WHERE id IN \
          (SELECT group_id FROM group_memberships WHERE user_id = $1) ORDER BY name"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(user)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, user)
 }
 
 /// The groups `user` belongs to directly or through nesting (every ancestor of a
@@ -223,10 +204,7 @@ pub async fn groups_of_user_with_ancestors(db: &mut impl Db, user: UserId) -> Re
         columns!(),
         " FROM groups WHERE id IN (SELECT id FROM ancestors) ORDER BY name"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(user)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, user)
 }
 
 #[cfg(test)]

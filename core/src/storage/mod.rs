@@ -311,6 +311,41 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// `Ok(Option<Row>)` of a `query_as` with the given bound values.
+macro_rules! fetch_optional {
+    ($db:expr, $sql:expr $(, $value:expr)* $(,)?) => {
+        Ok($crate::storage::dispatch!($db, |c| sqlx::query_as($sql)
+            $(.bind($value))*
+            .fetch_optional(c)
+            .await)?)
+    };
+}
+pub(crate) use fetch_optional;
+
+/// `Ok(Vec<Row>)` of a `query_as` with the given bound values.
+macro_rules! fetch_all {
+    ($db:expr, $sql:expr $(, $value:expr)* $(,)?) => {
+        Ok($crate::storage::dispatch!($db, |c| sqlx::query_as($sql)
+            $(.bind($value))*
+            .fetch_all(c)
+            .await)?)
+    };
+}
+pub(crate) use fetch_all;
+
+/// `Ok(true)` when a `DELETE … WHERE id = $1` removed a row.
+macro_rules! delete_one {
+    ($db:expr, $sql:literal, $id:expr) => {{
+        let done = $crate::storage::dispatch!($db, |c| sqlx::query($sql)
+            .bind($id)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }};
+}
+pub(crate) use delete_one;
+
 /// Implements sqlx's text encoding for a type that is stored as its `Display` form
 /// and read back with `FromStr` (ids, enums).
 macro_rules! sql_text {

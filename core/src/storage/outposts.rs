@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use super::providers::{Provider, columns as provider_columns};
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{OutpostId, ProviderId};
 use crate::text_enum::text_enum;
@@ -105,19 +105,13 @@ pub async fn create(db: &mut impl Db, new: NewOutpost, now: Timestamp) -> Result
 /// The outpost with this id.
 pub async fn get(db: &mut impl Db, id: OutpostId) -> Result<Option<Outpost>> {
     let sql = concat!("SELECT ", columns!(), " FROM outposts WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The outpost with exactly this name.
 pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Outpost>> {
     let sql = concat!("SELECT ", columns!(), " FROM outposts WHERE name = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// The outpost whose token hashes to `token_hash`: how a connecting outpost is
@@ -128,16 +122,13 @@ pub async fn find_by_token_hash(db: &mut impl Db, token_hash: &str) -> Result<Op
         columns!(),
         " FROM outposts WHERE token_hash = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(token_hash)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, token_hash)
 }
 
 /// Every outpost, ordered by name.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Outpost>> {
     let sql = concat!("SELECT ", columns!(), " FROM outposts ORDER BY name");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes the name, kind and settings of `outpost` (not its token, see
@@ -182,14 +173,7 @@ pub async fn set_token_hash(
 
 /// Deletes an outpost and its provider links. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: OutpostId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM outposts WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM outposts WHERE id = $1", id)
 }
 
 /// Makes `providers` the ones the outpost serves, replacing the previous set, all or
@@ -232,10 +216,7 @@ pub async fn providers_of(db: &mut impl Db, outpost: OutpostId) -> Result<Vec<Pr
         " FROM providers WHERE id IN \
          (SELECT provider_id FROM outpost_providers WHERE outpost_id = $1) ORDER BY name"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(outpost)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, outpost)
 }
 
 #[cfg(test)]

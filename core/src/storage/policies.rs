@@ -7,7 +7,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::PolicyId;
 use crate::text_enum::text_enum;
@@ -114,25 +114,19 @@ pub async fn create(db: &mut impl Db, new: NewPolicy, now: Timestamp) -> Result<
 /// The policy with this id.
 pub async fn get(db: &mut impl Db, id: PolicyId) -> Result<Option<Policy>> {
     let sql = concat!("SELECT ", columns!(), " FROM policies WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The policy with exactly this name.
 pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Policy>> {
     let sql = concat!("SELECT ", columns!(), " FROM policies WHERE name = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// Every policy, ordered by name.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Policy>> {
     let sql = concat!("SELECT ", columns!(), " FROM policies ORDER BY name");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `policy` but its id and creation time. Returns whether the
@@ -158,14 +152,7 @@ pub async fn update(db: &mut impl Db, policy: &Policy, now: Timestamp) -> Result
 
 /// Deletes a policy with its bindings. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: PolicyId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM policies WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM policies WHERE id = $1", id)
 }
 
 #[cfg(test)]

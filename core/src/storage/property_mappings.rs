@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::PropertyMappingId;
 
@@ -116,10 +116,7 @@ pub async fn get(db: &mut impl Db, id: PropertyMappingId) -> Result<Option<Prope
         columns!(),
         " FROM property_mappings WHERE id = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The property mapping with exactly this name.
@@ -129,10 +126,7 @@ pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Propert
         columns!(),
         " FROM property_mappings WHERE name = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// The managed property mapping with this key.
@@ -142,10 +136,7 @@ pub async fn find_by_managed(db: &mut impl Db, managed: &str) -> Result<Option<P
         columns!(),
         " FROM property_mappings WHERE managed = $1"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(managed)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, managed)
 }
 
 /// Every property mapping, ordered by name.
@@ -155,7 +146,7 @@ pub async fn list(db: &mut impl Db) -> Result<Vec<PropertyMapping>> {
         columns!(),
         " FROM property_mappings ORDER BY name"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `mapping` but its id and creation time. Returns whether the
@@ -183,14 +174,7 @@ pub async fn update(db: &mut impl Db, mapping: &PropertyMapping, now: Timestamp)
 /// Deletes a property mapping and removes it from every provider. Returns whether it
 /// existed.
 pub async fn delete(db: &mut impl Db, id: PropertyMappingId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM property_mappings WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM property_mappings WHERE id = $1", id)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{FlowId, PropertyMappingId, ProviderId};
 use crate::text_enum::text_enum;
@@ -117,25 +117,19 @@ pub async fn create(db: &mut impl Db, new: NewProvider, now: Timestamp) -> Resul
 /// The provider with this id.
 pub async fn get(db: &mut impl Db, id: ProviderId) -> Result<Option<Provider>> {
     let sql = concat!("SELECT ", columns!(), " FROM providers WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The provider with exactly this name.
 pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Provider>> {
     let sql = concat!("SELECT ", columns!(), " FROM providers WHERE name = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// Every provider, ordered by name.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Provider>> {
     let sql = concat!("SELECT ", columns!(), " FROM providers ORDER BY name");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `provider` but its id and creation time. Returns whether the
@@ -163,14 +157,7 @@ pub async fn update(db: &mut impl Db, provider: &Provider, now: Timestamp) -> Re
 /// Deletes a provider with its mapping and outpost links; its application stays,
 /// without a provider. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: ProviderId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM providers WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM providers WHERE id = $1", id)
 }
 
 /// Makes `mappings` the provider's property mappings, replacing the previous set, all

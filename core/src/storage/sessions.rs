@@ -5,7 +5,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, dispatch, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{SessionId, UserId};
 
@@ -109,10 +109,7 @@ pub async fn create(db: &mut impl Db, new: NewSession, now: Timestamp) -> Result
 /// The session with this id, whatever its state.
 pub async fn get(db: &mut impl Db, id: SessionId) -> Result<Option<Session>> {
     let sql = concat!("SELECT ", columns!(), " FROM sessions WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The session whose cookie key hashes to `key_hash`, if it is neither revoked nor

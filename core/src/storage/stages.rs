@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::StageId;
 
@@ -86,25 +86,19 @@ pub async fn create(db: &mut impl Db, new: NewStage, now: Timestamp) -> Result<S
 /// The stage with this id.
 pub async fn get(db: &mut impl Db, id: StageId) -> Result<Option<Stage>> {
     let sql = concat!("SELECT ", columns!(), " FROM stages WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The stage with exactly this name.
 pub async fn find_by_name(db: &mut impl Db, name: &str) -> Result<Option<Stage>> {
     let sql = concat!("SELECT ", columns!(), " FROM stages WHERE name = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(name)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, name)
 }
 
 /// Every stage, ordered by name.
 pub async fn list(db: &mut impl Db) -> Result<Vec<Stage>> {
     let sql = concat!("SELECT ", columns!(), " FROM stages ORDER BY name");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql).fetch_all(c).await)?)
+    fetch_all!(db, sql)
 }
 
 /// Writes every field of `stage` but its id and creation time. Returns whether the
@@ -129,14 +123,7 @@ pub async fn update(db: &mut impl Db, stage: &Stage, now: Timestamp) -> Result<b
 
 /// Deletes a stage and removes it from every flow. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: StageId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM stages WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM stages WHERE id = $1", id)
 }
 
 #[cfg(test)]

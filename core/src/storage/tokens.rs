@@ -1,7 +1,7 @@
 //! Tokens: long-lived API tokens and app passwords, and the one-time keys of recovery
 //! and verification links. Only a hash of the secret part is stored.
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{TokenId, UserId};
 use crate::text_enum::text_enum;
@@ -102,10 +102,7 @@ pub async fn create(db: &mut impl Db, new: NewToken, now: Timestamp) -> Result<T
 /// The token with this identifier, expired or not (for management, not sign-in).
 pub async fn find_by_identifier(db: &mut impl Db, identifier: &str) -> Result<Option<Token>> {
     let sql = concat!("SELECT ", columns!(), " FROM tokens WHERE identifier = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(identifier)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, identifier)
 }
 
 /// The token whose key hashes to `key_hash`, if it has not expired at `now`: what a
@@ -134,22 +131,12 @@ pub async fn list_for_user(db: &mut impl Db, user: UserId) -> Result<Vec<Token>>
         columns!(),
         " FROM tokens WHERE user_id = $1 ORDER BY identifier"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(user)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, user)
 }
 
 /// Deletes a token. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: TokenId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM tokens WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM tokens WHERE id = $1", id)
 }
 
 /// Deletes every token that has expired at `now`; returns how many.

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::types::Json;
 
-use super::{Db, Result, dispatch};
+use super::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::Timestamp;
 use crate::ids::UserId;
 use crate::text_enum::text_enum;
@@ -169,19 +169,13 @@ pub async fn create(db: &mut impl Db, new: NewUser, now: Timestamp) -> Result<Us
 /// The user with this id.
 pub async fn get(db: &mut impl Db, id: UserId) -> Result<Option<User>> {
     let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, id)
 }
 
 /// The user with exactly this username.
 pub async fn find_by_username(db: &mut impl Db, username: &str) -> Result<Option<User>> {
     let sql = concat!("SELECT ", columns!(), " FROM users WHERE username = $1");
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(username)
-        .fetch_optional(c)
-        .await)?)
+    fetch_optional!(db, sql, username)
 }
 
 /// Users whose username or email equals `value` ignoring case (identification stage).
@@ -193,10 +187,7 @@ pub async fn find_by_login_ignoring_case(db: &mut impl Db, value: &str) -> Resul
         " FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) \
          ORDER BY username"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(value)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, value)
 }
 
 /// A page of users ordered by username.
@@ -283,14 +274,7 @@ pub async fn record_login(db: &mut impl Db, id: UserId, now: Timestamp) -> Resul
 
 /// Deletes a user with their memberships, tokens and sessions.
 pub async fn delete(db: &mut impl Db, id: UserId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM users WHERE id = $1", id)
 }
 
 #[cfg(test)]

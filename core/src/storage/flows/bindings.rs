@@ -3,7 +3,7 @@
 
 use crate::ids::{FlowId, StageBindingId, StageId};
 use crate::storage::policies::PolicyEngineMode;
-use crate::storage::{Db, Result, dispatch};
+use crate::storage::{Db, Result, delete_one, dispatch, fetch_all};
 use crate::text_enum::text_enum;
 
 text_enum!(
@@ -125,20 +125,10 @@ pub async fn bindings_of_flow(db: &mut impl Db, flow: FlowId) -> Result<Vec<Stag
         columns!(),
         " FROM stage_bindings WHERE flow_id = $1 ORDER BY sort_order, id"
     );
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(flow)
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, flow)
 }
 
 /// Removes a stage from a flow. Returns whether the binding existed.
 pub async fn delete_binding(db: &mut impl Db, id: StageBindingId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM stage_bindings WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM stage_bindings WHERE id = $1", id)
 }

@@ -9,7 +9,7 @@
 use crate::ids::{
     ApplicationId, FlowId, GroupId, PolicyBindingId, PolicyId, StageBindingId, UserId,
 };
-use crate::storage::{Db, Result, dispatch};
+use crate::storage::{Db, Result, delete_one, dispatch, fetch_all};
 
 /// How long a policy may run when the binding does not say (the column default).
 pub const DEFAULT_TIMEOUT_MS: i32 = 30_000;
@@ -267,22 +267,12 @@ pub async fn bindings_of_target(
         BindingTarget::StageBinding(id) => (of!("stage_binding_id"), id.0),
         BindingTarget::Application(id) => (of!("application_id"), id.0),
     };
-    Ok(dispatch!(db, |c| sqlx::query_as(sql)
-        .bind(id.to_string())
-        .fetch_all(c)
-        .await)?)
+    fetch_all!(db, sql, id.to_string())
 }
 
 /// Deletes a binding. Returns whether it existed.
 pub async fn delete_binding(db: &mut impl Db, id: PolicyBindingId) -> Result<bool> {
-    let done = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM policy_bindings WHERE id = $1")
-            .bind(id)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(done == 1)
+    delete_one!(db, "DELETE FROM policy_bindings WHERE id = $1", id)
 }
 
 #[cfg(test)]
