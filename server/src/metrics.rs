@@ -44,6 +44,8 @@ async fn render(State(handle): State<PrometheusHandle>) -> String {
 pub async fn track_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
+    // Installed with route_layer, so a matched path is always there; the fallback
+    // label only guards against the layer being moved in front of routing.
     let route = req
         .extensions()
         .get::<MatchedPath>()

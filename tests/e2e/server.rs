@@ -44,7 +44,7 @@ async fn first_start_serves_http_and_https_and_a_restart_reuses_key_cert_and_dat
         gatehouse_config::settings::DatabaseUrl::sqlite_file(&data.path().join("gatehouse.db"));
     let store = Store::connect(&url, 1).await.unwrap();
     let mut db = store.acquire().await.unwrap();
-    let now = gatehouse_core::Timestamp::from(time_now());
+    let now = gatehouse_core::Timestamp::from(time::OffsetDateTime::now_utc());
     users::create(&mut db, users::NewUser::new("survivor"), now)
         .await
         .unwrap();
@@ -68,10 +68,6 @@ async fn first_start_serves_http_and_https_and_a_restart_reuses_key_cert_and_dat
             .unwrap()
             .is_some()
     );
-}
-
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
 }
 
 #[tokio::test]
