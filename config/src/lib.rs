@@ -5,6 +5,7 @@
 
 pub mod blueprint;
 pub mod env;
+pub mod objects;
 pub mod secret;
 pub mod settings;
 

@@ -1,0 +1,130 @@
+//! Settings of the stage kinds.
+
+use serde::{Deserialize, Serialize};
+
+use super::TimeDelta;
+use super::duration::constant;
+
+/// A field the identification stage matches what the user typed against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserField {
+    /// The username.
+    Username,
+    /// The email address.
+    Email,
+}
+
+/// Asks who the user is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdentificationStage {
+    /// Which user fields the typed value is matched against.
+    pub user_fields: Vec<UserField>,
+    /// A password stage whose field is shown on the same page.
+    pub password_stage: Option<String>,
+    /// Match ignoring case.
+    pub case_insensitive_matching: bool,
+    /// Go on to the next stage even when no user matches, so that nobody can learn
+    /// which accounts exist.
+    pub pretend_user_exists: bool,
+    /// Show the matched user's name on the following stages.
+    pub show_matched_user: bool,
+    /// Flow linked as "Sign up".
+    pub enrollment_flow: Option<String>,
+    /// Flow linked as "Forgot password?".
+    pub recovery_flow: Option<String>,
+}
+
+impl Default for IdentificationStage {
+    fn default() -> Self {
+        Self {
+            user_fields: vec![UserField::Username, UserField::Email],
+            password_stage: None,
+            case_insensitive_matching: true,
+            pretend_user_exists: true,
+            show_matched_user: true,
+            enrollment_flow: None,
+            recovery_flow: None,
+        }
+    }
+}
+
+/// Checks the pending user's password.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordStage {
+    /// Wrong answers after which the flow is cancelled.
+    pub failed_attempts_before_cancel: u32,
+    /// Offer a button that shows the typed password.
+    pub allow_show_password: bool,
+}
+
+impl Default for PasswordStage {
+    fn default() -> Self {
+        Self {
+            failed_attempts_before_cancel: 5,
+            allow_show_password: false,
+        }
+    }
+}
+
+/// Signs the pending user in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserLoginStage {
+    /// How long the session lasts; `seconds=0` ends it with the browser session.
+    pub session_duration: TimeDelta,
+    /// Added to the session when the user ticks "stay signed in"; zero hides the box.
+    pub remember_me_offset: TimeDelta,
+    /// End the user's other sessions.
+    pub terminate_other_sessions: bool,
+}
+
+impl Default for UserLoginStage {
+    fn default() -> Self {
+        Self {
+            session_duration: constant("seconds=0"),
+            remember_me_offset: constant("seconds=0"),
+            terminate_other_sessions: false,
+        }
+    }
+}
+
+/// Ends the current session.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserLogoutStage {}
+
+/// Stops the flow with a message.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DenyStage {
+    /// Shown to the user; a generic message when empty.
+    pub deny_message: String,
+}
+
+/// Where a redirect stage sends the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectMode {
+    /// To a fixed URL.
+    #[default]
+    Static,
+    /// Into another flow.
+    Flow,
+}
+
+/// Sends the user elsewhere.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedirectStage {
+    /// URL or flow.
+    pub mode: RedirectMode,
+    /// The URL, in static mode.
+    pub target_static: String,
+    /// The flow, in flow mode.
+    pub target_flow: Option<String>,
+    /// Carry the flow context into the next flow.
+    pub keep_context: bool,
+}
