@@ -8,6 +8,7 @@
 pub mod blueprints;
 pub mod bootstrap;
 pub mod ids;
+pub mod secrets;
 #[cfg(feature = "storage")]
 pub mod storage;
 pub(crate) mod text_enum;

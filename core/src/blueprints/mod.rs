@@ -1,4 +1,6 @@
-//! Applying blueprints (issue "Blueprints", in progress): evaluating their tags, and
-//! (to come) the model registry and the one-transaction apply.
+//! Applying blueprints: evaluating their tags, the model registry, and the
+//! one-transaction apply and the export that reads back what apply writes.
 
 pub mod eval;
+#[cfg(feature = "storage")]
+pub mod models;

@@ -150,6 +150,26 @@ pub async fn list(db: &mut impl Db) -> Result<Vec<CertificateKeyPair>> {
     fetch_all!(db, sql)
 }
 
+/// Writes the name, managed key and PEMs of `pair`. Returns whether it existed.
+pub async fn update(db: &mut impl Db, pair: &CertificateKeyPair, now: Timestamp) -> Result<bool> {
+    let done = dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE certificate_key_pairs SET name = $2, managed = $3, certificate_pem = $4, \
+             key_pem = $5, updated_at = $6 WHERE id = $1",
+        )
+        .bind(pair.id)
+        .bind(&pair.name)
+        .bind(&pair.managed)
+        .bind(&pair.certificate_pem)
+        .bind(&pair.key_pem)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
 /// Deletes a pair. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: CertificateKeyPairId) -> Result<bool> {
     delete_one!(db, "DELETE FROM certificate_key_pairs WHERE id = $1", id)

@@ -14,7 +14,7 @@ mod bindings;
 
 pub use bindings::{
     InvalidResponseAction, NewStageBinding, StageBinding, bindings_of_flow, create_binding,
-    delete_binding,
+    delete_binding, get_binding, list_bindings, update_binding,
 };
 
 text_enum!(

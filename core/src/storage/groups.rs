@@ -154,6 +154,11 @@ pub async fn add_member(db: &mut impl Db, group: GroupId, user: UserId) -> Resul
     Ok(done == 1)
 }
 
+/// Every (group, user) membership.
+pub async fn memberships(db: &mut impl Db) -> Result<Vec<(GroupId, UserId)>> {
+    fetch_all!(db, "SELECT group_id, user_id FROM group_memberships")
+}
+
 /// Ends the membership of `user` in `group`. Returns whether there was one.
 pub async fn remove_member(db: &mut impl Db, group: GroupId, user: UserId) -> Result<bool> {
     let done = dispatch!(db, |c| {

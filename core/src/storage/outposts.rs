@@ -219,5 +219,10 @@ pub async fn providers_of(db: &mut impl Db, outpost: OutpostId) -> Result<Vec<Pr
     fetch_all!(db, sql, outpost)
 }
 
+/// Every (outpost, provider) pair.
+pub async fn all_providers(db: &mut impl Db) -> Result<Vec<(OutpostId, ProviderId)>> {
+    fetch_all!(db, "SELECT outpost_id, provider_id FROM outpost_providers")
+}
+
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ mod bindings;
 
 pub use bindings::{
     BindingTarget, NewPolicyBinding, PolicyBinding, PolicyBindingSubject, bindings_of_target,
-    create_binding, delete_binding,
+    create_binding, delete_binding, list_bindings, update_binding,
 };
 
 text_enum!(

@@ -209,5 +209,15 @@ pub async fn property_mappings_of(
     })?)
 }
 
+/// Every (provider, property mapping) pair.
+pub async fn all_property_mappings(
+    db: &mut impl Db,
+) -> Result<Vec<(ProviderId, PropertyMappingId)>> {
+    fetch_all!(
+        db,
+        "SELECT provider_id, property_mapping_id FROM provider_property_mappings"
+    )
+}
+
 #[cfg(test)]
 mod tests;

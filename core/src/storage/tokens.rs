@@ -134,6 +134,34 @@ pub async fn list_for_user(db: &mut impl Db, user: UserId) -> Result<Vec<Token>>
     fetch_all!(db, sql, user)
 }
 
+/// Every token, by identifier.
+pub async fn list(db: &mut impl Db) -> Result<Vec<Token>> {
+    let sql = concat!("SELECT ", columns!(), " FROM tokens ORDER BY identifier");
+    fetch_all!(db, sql)
+}
+
+/// Writes every field of `token` but its id and creation time. Returns whether it
+/// existed.
+pub async fn update(db: &mut impl Db, token: &Token) -> Result<bool> {
+    let done = dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE tokens SET identifier = $2, intent = $3, user_id = $4, description = $5, \
+             key_hash = $6, expires_at = $7 WHERE id = $1",
+        )
+        .bind(token.id)
+        .bind(&token.identifier)
+        .bind(token.intent)
+        .bind(token.user_id)
+        .bind(&token.description)
+        .bind(&token.key_hash)
+        .bind(token.expires_at)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
 /// Deletes a token. Returns whether it existed.
 pub async fn delete(db: &mut impl Db, id: TokenId) -> Result<bool> {
     delete_one!(db, "DELETE FROM tokens WHERE id = $1", id)

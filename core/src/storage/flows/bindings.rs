@@ -3,7 +3,7 @@
 
 use crate::ids::{FlowId, StageBindingId, StageId};
 use crate::storage::policies::PolicyEngineMode;
-use crate::storage::{Db, Result, delete_one, dispatch, fetch_all};
+use crate::storage::{Db, Result, delete_one, dispatch, fetch_all, fetch_optional};
 use crate::text_enum::text_enum;
 
 text_enum!(
@@ -126,6 +126,45 @@ pub async fn bindings_of_flow(db: &mut impl Db, flow: FlowId) -> Result<Vec<Stag
         " FROM stage_bindings WHERE flow_id = $1 ORDER BY sort_order, id"
     );
     fetch_all!(db, sql, flow)
+}
+
+/// The stage binding with this id.
+pub async fn get_binding(db: &mut impl Db, id: StageBindingId) -> Result<Option<StageBinding>> {
+    let sql = concat!("SELECT ", columns!(), " FROM stage_bindings WHERE id = $1");
+    fetch_optional!(db, sql, id)
+}
+
+/// Every stage binding of every flow, by flow, order and id.
+pub async fn list_bindings(db: &mut impl Db) -> Result<Vec<StageBinding>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM stage_bindings ORDER BY flow_id, sort_order, id"
+    );
+    fetch_all!(db, sql)
+}
+
+/// Writes every field of `binding` but its id. Returns whether it existed.
+pub async fn update_binding(db: &mut impl Db, binding: &StageBinding) -> Result<bool> {
+    let done = dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE stage_bindings SET flow_id = $2, stage_id = $3, sort_order = $4, \
+             evaluate_on_plan = $5, re_evaluate_policies = $6, invalid_response_action = $7, \
+             policy_engine_mode = $8 WHERE id = $1",
+        )
+        .bind(binding.id)
+        .bind(binding.flow_id)
+        .bind(binding.stage_id)
+        .bind(binding.sort_order)
+        .bind(binding.evaluate_on_plan)
+        .bind(binding.re_evaluate_policies)
+        .bind(binding.invalid_response_action)
+        .bind(binding.policy_engine_mode)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
 }
 
 /// Removes a stage from a flow. Returns whether the binding existed.

@@ -270,6 +270,46 @@ pub async fn bindings_of_target(
     fetch_all!(db, sql, id.to_string())
 }
 
+/// Every binding, by order and id.
+pub async fn list_bindings(db: &mut impl Db) -> Result<Vec<PolicyBinding>> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM policy_bindings ORDER BY sort_order, id"
+    );
+    fetch_all!(db, sql)
+}
+
+/// Writes every field of `binding` but its id. Returns whether it existed.
+pub async fn update_binding(db: &mut impl Db, binding: &PolicyBinding) -> Result<bool> {
+    let (flow_id, stage_binding_id, application_id) = binding.target.columns();
+    let (policy_id, group_id, user_id) = binding.subject.columns();
+    let done = dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE policy_bindings SET flow_id = $2, stage_binding_id = $3, \
+             application_id = $4, policy_id = $5, group_id = $6, user_id = $7, \
+             sort_order = $8, enabled = $9, negate = $10, timeout_ms = $11, \
+             failure_result = $12 WHERE id = $1",
+        )
+        .bind(binding.id)
+        .bind(flow_id)
+        .bind(stage_binding_id)
+        .bind(application_id)
+        .bind(policy_id)
+        .bind(group_id)
+        .bind(user_id)
+        .bind(binding.sort_order)
+        .bind(binding.enabled)
+        .bind(binding.negate)
+        .bind(binding.timeout_ms)
+        .bind(binding.failure_result)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
 /// Deletes a binding. Returns whether it existed.
 pub async fn delete_binding(db: &mut impl Db, id: PolicyBindingId) -> Result<bool> {
     delete_one!(db, "DELETE FROM policy_bindings WHERE id = $1", id)
