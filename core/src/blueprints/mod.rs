@@ -4,3 +4,5 @@
 pub mod eval;
 #[cfg(feature = "storage")]
 pub mod models;
+#[cfg(feature = "storage")]
+pub mod apply;

@@ -1,0 +1,622 @@
+//! Applying a parsed blueprint: entries in dependency order (each after the entries
+//! its `!KeyOf` tags name), all in one transaction, so a blueprint applies whole or
+//! not at all. Re-applying an unchanged blueprint writes nothing: an entry's fields
+//! are compared in canonical form with what is stored.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use gatehouse_config::Environment;
+use gatehouse_config::blueprint::yaml::Pos;
+use gatehouse_config::blueprint::{Blueprint, BlueprintError, Entry, EntryState, Value, ValueKind};
+use gatehouse_config::objects::FieldError;
+use serde_json::Value as Json;
+
+use super::eval::{EvalError, Resolver, Scope, evaluate, truthy};
+use super::models::{Fields, Model, Object, WriteError, WriteOptions};
+use crate::Timestamp;
+use crate::storage::{StorageError, Store, Tx};
+
+/// Why a blueprint was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The blueprint is wrong; the error names file, line and entry.
+    #[error(transparent)]
+    Invalid(#[from] BlueprintError),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What applying did to one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The object was created.
+    Created,
+    /// These fields of the object changed.
+    Updated(Vec<String>),
+    /// The object was deleted.
+    Deleted,
+    /// The object already had these fields (or exists and `state: created`).
+    Unchanged,
+    /// `state: absent` and there was nothing to delete.
+    AlreadyAbsent,
+    /// A condition was false.
+    Skipped,
+}
+
+/// One line of an apply's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Index of the entry in the file.
+    pub entry: usize,
+    /// The model's blueprint name.
+    pub model: &'static str,
+    /// How people recognise the object (its name, slug…).
+    pub label: String,
+    /// What happened.
+    pub action: Action,
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = format!("{} {}", self.model, self.label);
+        match &self.action {
+            Action::Created => write!(f, "create {what}"),
+            Action::Updated(fields) => write!(f, "update {what}: {}", fields.join(", ")),
+            Action::Deleted => write!(f, "delete {what}"),
+            Action::Unchanged => write!(f, "unchanged {what}"),
+            Action::AlreadyAbsent => write!(f, "already absent {what}"),
+            Action::Skipped => write!(f, "skip {what} (condition false)"),
+        }
+    }
+}
+
+/// What an apply did, entry by entry, in the order entries were applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// One per entry.
+    pub changes: Vec<Change>,
+}
+
+impl Report {
+    /// Whether anything was (or in a dry run, would be) written.
+    pub fn wrote_anything(&self) -> bool {
+        self.changes.iter().any(|c| {
+            matches!(
+                c.action,
+                Action::Created | Action::Updated(_) | Action::Deleted
+            )
+        })
+    }
+
+    /// Counts as `N created, N updated, N deleted, N unchanged`.
+    pub fn summary(&self) -> String {
+        let count = |f: fn(&Action) -> bool| self.changes.iter().filter(|c| f(&c.action)).count();
+        format!(
+            "{} created, {} updated, {} deleted, {} unchanged",
+            count(|a| matches!(a, Action::Created)),
+            count(|a| matches!(a, Action::Updated(_))),
+            count(|a| matches!(a, Action::Deleted)),
+            count(|a| !matches!(a, Action::Created | Action::Updated(_) | Action::Deleted)),
+        )
+    }
+}
+
+/// How to apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Roll back at the end: report what would change, write nothing.
+    pub dry_run: bool,
+    /// How secrets are hashed.
+    pub write: WriteOptions,
+}
+
+/// Applies `blueprint` (read from `file`, named in errors) in one transaction.
+pub async fn apply<E: Environment + Sync>(
+    store: &Store,
+    file: &str,
+    blueprint: &Blueprint,
+    env: &E,
+    options: ApplyOptions,
+    now: Timestamp,
+) -> Result<Report, ApplyError> {
+    let order = dependency_order(file, &blueprint.entries)?;
+    let mut tx = store.begin().await?;
+    let outcome = apply_in(&mut tx, file, blueprint, &order, env, options, now).await;
+    match outcome {
+        Ok(report) if !options.dry_run => {
+            tx.commit().await?;
+            Ok(report)
+        }
+        other => {
+            tx.rollback().await?;
+            other
+        }
+    }
+}
+
+async fn apply_in<E: Environment + Sync>(
+    tx: &mut Tx,
+    file: &str,
+    blueprint: &Blueprint,
+    order: &[usize],
+    env: &E,
+    options: ApplyOptions,
+    now: Timestamp,
+) -> Result<Report, ApplyError> {
+    let mut session = Session {
+        tx,
+        cache: HashMap::new(),
+        keys: HashMap::new(),
+        failed: None,
+    };
+    // Context defaults may use tags themselves (`!Env`); they see no context.
+    let mut context = BTreeMap::new();
+    let empty = BTreeMap::new();
+    for (key, value) in &blueprint.context {
+        let scope = Scope {
+            context: &empty,
+            env,
+        };
+        let evaluated = evaluate(value, &scope, &mut session)
+            .await
+            .map_err(|e| session.eval_error(file, None, e))?;
+        context.insert(key.clone(), evaluated);
+    }
+    let scope = Scope {
+        context: &context,
+        env,
+    };
+    let mut report = Report::default();
+    for index in order {
+        let Some(entry) = blueprint.entries.get(*index) else {
+            continue;
+        };
+        let change = apply_entry(&mut session, file, entry, &scope, &options, now).await?;
+        report.changes.push(change);
+    }
+    Ok(report)
+}
+
+/// The state an apply carries from entry to entry.
+struct Session<'t> {
+    tx: &'t mut Tx,
+    /// Objects of each model listed so far, kept current as entries write.
+    cache: HashMap<Model, Vec<Object>>,
+    /// `id` of each applied entry → primary key, for `!KeyOf`.
+    keys: HashMap<String, String>,
+    /// A storage failure inside `!Find`, which the evaluator can only report as text.
+    failed: Option<StorageError>,
+}
+
+impl Session<'_> {
+    async fn objects(&mut self, model: Model) -> Result<&mut Vec<Object>, StorageError> {
+        if !self.cache.contains_key(&model) {
+            let listed = model.list(self.tx).await?;
+            self.cache.insert(model, listed);
+        }
+        Ok(self.cache.entry(model).or_default())
+    }
+
+    /// Keeps the cache true after a write to `model`.
+    fn wrote(&mut self, model: Model, object: Option<Object>, deleted: Option<&str>) {
+        if deleted.is_some() {
+            // Deletes cascade to other models; list everything afresh.
+            self.cache.clear();
+            return;
+        }
+        // Memberships show on both sides.
+        match model {
+            Model::User => {
+                self.cache.remove(&Model::Group);
+            }
+            Model::Group => {
+                self.cache.remove(&Model::User);
+            }
+            _ => {}
+        }
+        if let (Some(object), Some(list)) = (object, self.cache.get_mut(&model)) {
+            match list.iter_mut().find(|o| o.id == object.id) {
+                Some(slot) => *slot = object,
+                None => list.push(object),
+            }
+        }
+    }
+
+    fn eval_error(&mut self, file: &str, entry: Option<usize>, e: EvalError) -> ApplyError {
+        if let Some(err) = self.failed.take() {
+            return ApplyError::Storage(err);
+        }
+        ApplyError::Invalid(BlueprintError {
+            file: file.to_owned(),
+            pos: e.pos,
+            entry,
+            message: e.message,
+        })
+    }
+}
+
+impl Resolver for Session<'_> {
+    fn key_of(&self, id: &str) -> Option<String> {
+        self.keys.get(id).cloned()
+    }
+
+    async fn find(&mut self, model: &str, query: &[(String, Json)]) -> Result<Option<String>, String> {
+        let model = Model::by_name(model).ok_or_else(|| format!("!Find: unknown model {model:?}"))?;
+        let objects = match self.objects(model).await {
+            Ok(objects) => objects,
+            Err(err) => {
+                let message = err.to_string();
+                self.failed = Some(err);
+                return Err(message);
+            }
+        };
+        let found: Vec<&Object> = objects.iter().filter(|o| matches(o, query)).collect();
+        match found.as_slice() {
+            [] => Ok(None),
+            [one] => Ok(Some(one.id.clone())),
+            many => Err(format!(
+                "!Find {}: {} objects match; add fields to the query",
+                model.name(),
+                many.len()
+            )),
+        }
+    }
+}
+
+/// Whether every `(field, value)` holds for `object`; `pk` is its primary key.
+fn matches(object: &Object, query: &[(String, Json)]) -> bool {
+    query.iter().all(|(field, value)| {
+        if field == "pk" {
+            value.as_str() == Some(object.id.as_str())
+        } else {
+            object.fields.get(field).unwrap_or(&Json::Null) == value
+        }
+    })
+}
+
+/// Evaluated `(field, value, position)` triples of a mapping.
+type Evaluated = Vec<(String, Json, Pos)>;
+
+async fn apply_entry<E: Environment + Sync>(
+    session: &mut Session<'_>,
+    file: &str,
+    entry: &Entry,
+    scope: &Scope<'_, E>,
+    options: &ApplyOptions,
+    now: Timestamp,
+) -> Result<Change, ApplyError> {
+    let invalid = |pos: Pos, message: String| {
+        ApplyError::Invalid(BlueprintError {
+            file: file.to_owned(),
+            pos,
+            entry: Some(entry.index),
+            message,
+        })
+    };
+    let model = Model::by_name(&entry.model).ok_or_else(|| {
+        invalid(
+            entry.pos,
+            format!(
+                "unknown model {:?}; models are listed in the README (e.g. gatehouse_core.user)",
+                entry.model
+            ),
+        )
+    })?;
+    let mut change = Change {
+        entry: entry.index,
+        model: model.name(),
+        label: String::new(),
+        action: Action::Skipped,
+    };
+    for condition in &entry.conditions {
+        let value = evaluate(condition, scope, session)
+            .await
+            .map_err(|e| session.eval_error(file, Some(entry.index), e))?;
+        if !truthy(&value) {
+            change.label = entry.id.clone().unwrap_or_default();
+            return Ok(change);
+        }
+    }
+    let identifiers = evaluate_pairs(session, file, entry, &entry.identifiers, scope).await?;
+    let attrs = evaluate_pairs(session, file, entry, &entry.attrs, scope).await?;
+    change.label = label(model, &identifiers, &attrs);
+    let query: Vec<(String, Json)> = identifiers
+        .iter()
+        .map(|(k, v, _)| (k.clone(), v.clone()))
+        .collect();
+    let existing = if query.is_empty() {
+        None
+    } else {
+        let objects = session.objects(model).await?;
+        let found: Vec<Object> = objects
+            .iter()
+            .filter(|o| matches(o, &query))
+            .cloned()
+            .collect();
+        if found.len() > 1 {
+            return Err(invalid(
+                entry.pos,
+                format!("the identifiers match {} objects; add fields to them", found.len()),
+            ));
+        }
+        found.into_iter().next()
+    };
+    let field_error = |e: FieldError| {
+        let pos = attrs
+            .iter()
+            .chain(&identifiers)
+            .find(|(k, _, _)| k == e.field())
+            .map_or(entry.pos, |(_, _, p)| *p);
+        // serde names the unknown field itself; a path in front would repeat it.
+        let message = if e.message.starts_with("unknown field") {
+            e.message
+        } else {
+            e.to_string()
+        };
+        invalid(pos, message)
+    };
+    let write_error = |e: WriteError| match e {
+        WriteError::Field(e) => field_error(e),
+        WriteError::Storage(e @ (StorageError::Conflict(_) | StorageError::MissingReference(_))) => {
+            invalid(entry.pos, e.to_string())
+        }
+        WriteError::Storage(e) => ApplyError::Storage(e),
+    };
+    let overlay = |mut fields: Fields| {
+        for (k, v, _) in identifiers.iter().chain(&attrs) {
+            if k != "pk" {
+                fields.insert(k.clone(), v.clone());
+            }
+        }
+        fields
+    };
+    let object = match (entry.state, existing) {
+        (EntryState::Absent, None) => {
+            change.action = Action::AlreadyAbsent;
+            return Ok(change);
+        }
+        (EntryState::Absent, Some(found)) => {
+            model.delete(session.tx, &found.id).await.map_err(write_error)?;
+            session.wrote(model, None, Some(&found.id));
+            change.action = Action::Deleted;
+            return Ok(change);
+        }
+        (EntryState::Created, Some(found)) => {
+            change.action = Action::Unchanged;
+            found
+        }
+        (EntryState::Present | EntryState::Created, None) => {
+            let fields = model
+                .normalize(overlay(Fields::new()), None, &options.write)
+                .map_err(field_error)?;
+            let id = model.create(session.tx, &fields, now).await.map_err(write_error)?;
+            let object = Object { id, fields };
+            session.wrote(model, Some(object.clone()), None);
+            change.action = Action::Created;
+            object
+        }
+        (EntryState::Present, Some(found)) => {
+            let fields = model
+                .normalize(overlay(found.fields.clone()), Some(&found), &options.write)
+                .map_err(field_error)?;
+            let changed: Vec<String> = fields
+                .iter()
+                .filter(|(k, v)| found.fields.get(*k) != Some(*v))
+                .map(|(k, _)| k.clone())
+                .collect();
+            if changed.is_empty() {
+                change.action = Action::Unchanged;
+                found
+            } else {
+                model
+                    .update(session.tx, &found.id, &fields, now)
+                    .await
+                    .map_err(write_error)?;
+                let object = Object {
+                    id: found.id,
+                    fields,
+                };
+                session.wrote(model, Some(object.clone()), None);
+                change.action = Action::Updated(changed);
+                object
+            }
+        }
+    };
+    if let Some(id) = &entry.id {
+        session.keys.insert(id.clone(), object.id);
+    }
+    Ok(change)
+}
+
+async fn evaluate_pairs<E: Environment + Sync>(
+    session: &mut Session<'_>,
+    file: &str,
+    entry: &Entry,
+    pairs: &[(String, Value)],
+    scope: &Scope<'_, E>,
+) -> Result<Evaluated, ApplyError> {
+    let mut out = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs {
+        let evaluated = evaluate(value, scope, session)
+            .await
+            .map_err(|e| session.eval_error(file, Some(entry.index), e))?;
+        out.push((key.clone(), evaluated, value.pos));
+    }
+    Ok(out)
+}
+
+/// The object's natural key as people read it: `"akadmin"`, `slug=default-login`.
+fn label(model: Model, identifiers: &Evaluated, attrs: &Evaluated) -> String {
+    let value_of = |key: &str| {
+        identifiers
+            .iter()
+            .chain(attrs)
+            .find(|(k, _, _)| k == key)
+            .map(|(_, v, _)| v.clone())
+    };
+    let parts: Vec<String> = model
+        .natural_keys()
+        .iter()
+        .filter_map(|key| value_of(key).filter(|v| !v.is_null()).map(|v| format!("{key}={v}")))
+        .collect();
+    if parts.is_empty() {
+        identifiers
+            .iter()
+            .map(|(k, v, _)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// Entry indices in an order where every entry comes after the entries its `!KeyOf`
+/// tags name, file order otherwise. A `!KeyOf` naming no entry, or a cycle, is an error.
+fn dependency_order(file: &str, entries: &[Entry]) -> Result<Vec<usize>, BlueprintError> {
+    let by_id: HashMap<&str, usize> = entries
+        .iter()
+        .filter_map(|e| e.id.as_deref().map(|id| (id, e.index)))
+        .collect();
+    let mut deps: Vec<BTreeMap<usize, Pos>> = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let mut refs = Vec::new();
+        for value in entry
+            .identifiers
+            .iter()
+            .chain(&entry.attrs)
+            .map(|(_, v)| v)
+            .chain(&entry.conditions)
+        {
+            key_of_refs(value, &mut refs);
+        }
+        let mut mine = BTreeMap::new();
+        for (id, pos) in refs {
+            let Some(&target) = by_id.get(id.as_str()) else {
+                return Err(BlueprintError {
+                    file: file.to_owned(),
+                    pos,
+                    entry: Some(entry.index),
+                    message: format!("!KeyOf {id}: no entry has `id: {id}`"),
+                });
+            };
+            if target == entry.index {
+                return Err(BlueprintError {
+                    file: file.to_owned(),
+                    pos,
+                    entry: Some(entry.index),
+                    message: format!("!KeyOf {id}: an entry cannot refer to itself"),
+                });
+            }
+            mine.entry(target).or_insert(pos);
+        }
+        deps.push(mine);
+    }
+    let mut done: BTreeSet<usize> = BTreeSet::new();
+    let mut order = Vec::with_capacity(entries.len());
+    while order.len() < entries.len() {
+        let next = (0..entries.len()).find(|i| {
+            !done.contains(i)
+                && deps
+                    .get(*i)
+                    .is_some_and(|d| d.keys().all(|dep| done.contains(dep)))
+        });
+        match next {
+            Some(i) => {
+                done.insert(i);
+                order.push(i);
+            }
+            None => return Err(cycle_error(file, entries, &deps, &done)),
+        }
+    }
+    Ok(order)
+}
+
+/// Names one cycle among the entries not yet ordered.
+fn cycle_error(
+    file: &str,
+    entries: &[Entry],
+    deps: &[BTreeMap<usize, Pos>],
+    done: &BTreeSet<usize>,
+) -> BlueprintError {
+    let start = (0..entries.len()).find(|i| !done.contains(i)).unwrap_or(0);
+    let mut path = vec![start];
+    let mut current = start;
+    loop {
+        let next = deps
+            .get(current)
+            .and_then(|d| d.keys().find(|dep| !done.contains(*dep)).copied());
+        let Some(next) = next else { break };
+        if let Some(at) = path.iter().position(|p| *p == next) {
+            path.drain(..at);
+            path.push(next);
+            break;
+        }
+        path.push(next);
+        current = next;
+    }
+    let first = path.first().copied().unwrap_or(start);
+    let second = path.get(1).copied().unwrap_or(first);
+    let pos = deps
+        .get(first)
+        .and_then(|d| d.get(&second))
+        .copied()
+        .or_else(|| entries.get(first).map(|e| e.pos))
+        .unwrap_or_default();
+    let names: Vec<String> = path
+        .iter()
+        .map(|i| {
+            let id = entries.get(*i).and_then(|e| e.id.as_deref()).unwrap_or("?");
+            format!("entry {i} ({id})")
+        })
+        .collect();
+    BlueprintError {
+        file: file.to_owned(),
+        pos,
+        entry: Some(first),
+        message: format!("cyclic reference: {}", names.join(" → ")),
+    }
+}
+
+fn key_of_refs(value: &Value, out: &mut Vec<(String, Pos)>) {
+    match &value.kind {
+        ValueKind::KeyOf(id) => out.push((id.clone(), value.pos)),
+        ValueKind::Seq(items) | ValueKind::Format { args: items, .. } => {
+            for item in items {
+                key_of_refs(item, out);
+            }
+        }
+        ValueKind::Map(pairs) | ValueKind::Find { query: pairs, .. } => {
+            for (_, item) in pairs {
+                key_of_refs(item, out);
+            }
+        }
+        ValueKind::Context { default, .. } | ValueKind::Env { default, .. } => {
+            if let Some(default) = default {
+                key_of_refs(default, out);
+            }
+        }
+        ValueKind::If {
+            condition,
+            then,
+            otherwise,
+        } => {
+            for item in [condition, then, otherwise] {
+                key_of_refs(item, out);
+            }
+        }
+        ValueKind::Condition { args, .. } => {
+            for item in args {
+                key_of_refs(item, out);
+            }
+        }
+        ValueKind::Null
+        | ValueKind::Bool(_)
+        | ValueKind::Int(_)
+        | ValueKind::Float(_)
+        | ValueKind::Str(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;
