@@ -2,10 +2,12 @@
 //! blueprints have. This module parses and checks what needs no database; applying
 //! them (model registry, tag evaluation, the transaction) is `gatehouse-core`'s.
 
+pub mod emit;
 pub mod model;
 mod tags;
 pub mod yaml;
 
+pub use emit::to_yaml;
 pub use model::{
     Blueprint, BlueprintError, ConditionOp, Entry, EntryState, Value, ValueKind, parse,
 };

@@ -619,4 +619,4 @@ fn key_of_refs(value: &Value, out: &mut Vec<(String, Pos)>) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

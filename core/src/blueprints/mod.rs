@@ -6,3 +6,5 @@ pub mod eval;
 pub mod models;
 #[cfg(feature = "storage")]
 pub mod apply;
+#[cfg(feature = "storage")]
+pub mod export;
