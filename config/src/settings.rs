@@ -32,6 +32,8 @@ const MIN_SECRET_KEY_LEN: usize = 32;
 pub struct Settings {
     /// Folder for the SQLite database, the generated secret key and TLS pair.
     pub data_dir: PathBuf,
+    /// Folder of blueprint files applied at start and whenever one changes.
+    pub blueprints_dir: PathBuf,
     /// Root secret; generated and stored in `data_dir` when absent.
     #[serde(deserialize_with = "de_secret_key")]
     pub secret_key: Option<Secret>,
@@ -51,6 +53,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./data"),
+            blueprints_dir: PathBuf::from("./blueprints"),
             secret_key: None,
             log_level: LogLevel::default(),
             log_format: LogFormat::default(),

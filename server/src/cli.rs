@@ -1,5 +1,6 @@
 //! Command line: `gatehouse server`, `gatehouse migrate`, `gatehouse version`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -26,6 +27,34 @@ enum Command {
     Migrate,
     /// Print the version and exit.
     Version,
+    /// Check, apply or export blueprints (configuration as code).
+    #[command(subcommand)]
+    Blueprint(BlueprintCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BlueprintCommand {
+    /// Check files without writing anything (a rolled-back dry run).
+    Validate {
+        /// Blueprint files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Apply files, each whole or not at all; print what changed.
+    Apply {
+        /// Blueprint files, applied in this order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print what would be created, changed or deleted, and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the stored configuration as a blueprint.
+    Export {
+        /// Only this flow, with its stages, bindings and policies.
+        #[arg(long, value_name = "SLUG")]
+        flow: Option<String>,
+    },
 }
 
 /// Runs the command line and returns the process exit code: 0 on success, 1 on a
@@ -47,7 +76,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(&settings);
+    // Blueprint commands print their results on stdout; logs go to stderr there.
+    crate::logging::init(&settings, matches!(command, Command::Blueprint(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -60,13 +90,23 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match command {
-            Command::Server => crate::serve::run(settings, started).await,
-            Command::Migrate => crate::serve::migrate(settings).await,
-            Command::Version => Ok(()),
+            Command::Server => crate::serve::run(settings, started).await.map(|()| true),
+            Command::Migrate => crate::serve::migrate(settings).await.map(|()| true),
+            Command::Version => Ok(true),
+            Command::Blueprint(BlueprintCommand::Validate { files }) => {
+                crate::blueprints::cli::validate(&settings, &files).await
+            }
+            Command::Blueprint(BlueprintCommand::Apply { files, dry_run }) => {
+                crate::blueprints::cli::apply(&settings, &files, dry_run).await
+            }
+            Command::Blueprint(BlueprintCommand::Export { flow }) => {
+                crate::blueprints::cli::export_command(&settings, flow).await
+            }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(err) => {
             tracing::error!(error = %err, "gatehouse stopped");
             eprintln!("gatehouse: {err}");

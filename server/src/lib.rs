@@ -2,6 +2,7 @@
 //! health and metrics endpoints, and the command line. Later issues add the login
 //! pages, the OIDC endpoints, the admin API and the outpost hub here.
 
+pub mod blueprints;
 pub mod cli;
 pub mod error;
 pub mod http;

@@ -6,15 +6,28 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `log_level` for
 /// debugging one module; otherwise the level applies to Gatehouse and sqlx is kept
-/// to warnings (it logs every slow statement at info).
-pub fn init(settings: &Settings) {
+/// to warnings (it logs every slow statement at info). `to_stderr` is for commands
+/// whose standard output is their result.
+pub fn init(settings: &Settings, to_stderr: bool) {
     let level = settings.log_level.as_filter();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
     // Colours only for a person at a terminal, never into files or log collectors.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let ansi = if to_stderr {
+        std::io::IsTerminal::is_terminal(&std::io::stderr())
+    } else {
+        std::io::IsTerminal::is_terminal(&std::io::stdout())
+    };
+    let writer = move || -> Box<dyn std::io::Write> {
+        if to_stderr {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        }
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_writer(writer)
         .with_ansi(ansi);
     // try_init: a second call (tests) keeps the first subscriber instead of failing.
     let _ = match settings.log_format {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_config::Settings;
+use gatehouse_core::blueprints::apply::ApplyOptions;
 use gatehouse_core::bootstrap::{self, Origin};
 use gatehouse_core::storage::{StorageError, Store};
 use time::OffsetDateTime;
@@ -71,6 +72,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         https.local_addr()?,
         metrics.local_addr()?,
     );
+    let blueprints_dir = settings.blueprints_dir.clone();
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings),
@@ -79,6 +81,13 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     let app = crate::http::app(state);
     let handle_for_upkeep = handle.clone();
     let (trigger, stop) = shutdown::channel();
+    // Blueprints apply in the background: a slow or broken one must not hold up (or
+    // stop) the listeners; each outcome is logged and recorded.
+    let blueprints = tokio::spawn(crate::blueprints::run(
+        crate::blueprints::Applier::new(store.clone(), ApplyOptions::default()),
+        blueprints_dir,
+        stop.clone(),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listeners::serve_plain(http, app.clone(), stop.clone()));
     tasks.spawn(listeners::serve_tls(https, tls, app, stop.clone()));
@@ -135,6 +144,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         tasks.abort_all();
     }
     upkeep.abort();
+    blueprints.abort();
     // Connections still held by aborted requests would make close() wait forever.
     if tokio::time::timeout(CLOSE_TIMEOUT, store.close())
         .await
@@ -159,7 +169,7 @@ async fn drain(tasks: &mut tokio::task::JoinSet<std::io::Result<()>>) {
 
 /// Creates the data dir, private to the server's user: it holds the database with
 /// password hashes, the secret key and the TLS key.
-fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+pub(crate) fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
     use std::os::unix::fs::DirBuilderExt;
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -182,7 +192,7 @@ fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+pub(crate) async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     let url = settings.database_url();
     let store = Store::connect(&url, settings.database.max_connections)
         .await

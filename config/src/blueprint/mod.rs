@@ -4,6 +4,7 @@
 
 pub mod emit;
 pub mod model;
+pub mod shipped;
 mod tags;
 pub mod yaml;
 

@@ -14,6 +14,7 @@ fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
 fn defaults_serve_a_first_start() {
     let s = load(&[]).unwrap();
     assert_eq!(s.data_dir, PathBuf::from("./data"));
+    assert_eq!(s.blueprints_dir, PathBuf::from("./blueprints"));
     assert_eq!(s.listen.http.to_string(), "0.0.0.0:9000");
     assert_eq!(s.listen.https.to_string(), "0.0.0.0:9443");
     assert_eq!(s.listen.metrics.to_string(), "0.0.0.0:9300");
@@ -31,6 +32,7 @@ fn nested_environment_variables_set_nested_settings() {
         ("GATEHOUSE_DATABASE__MAX_CONNECTIONS", "20"),
         ("GATEHOUSE_LOG_FORMAT", "json"),
         ("GATEHOUSE_DATA_DIR", "/var/lib/gatehouse"),
+        ("GATEHOUSE_BLUEPRINTS_DIR", "/etc/gatehouse/blueprints"),
         ("OTHER_VAR", "ignored"),
     ])
     .unwrap();
@@ -39,6 +41,7 @@ fn nested_environment_variables_set_nested_settings() {
     assert_eq!(s.database_url().kind(), DatabaseKind::Postgres);
     assert_eq!(s.log_format, LogFormat::Json);
     assert_eq!(s.data_dir, PathBuf::from("/var/lib/gatehouse"));
+    assert_eq!(s.blueprints_dir, PathBuf::from("/etc/gatehouse/blueprints"));
 }
 
 #[test]

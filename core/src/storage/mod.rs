@@ -158,6 +158,13 @@ impl Store {
         Ok(Self::Postgres(pool))
     }
 
+    /// A private in-memory SQLite database (one connection), unmigrated: for
+    /// checking blueprints where no database exists yet.
+    pub async fn in_memory() -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        Ok(Self::connect_sqlite(options, 1).await?)
+    }
+
     /// Which backend this is.
     pub fn kind(&self) -> DatabaseKind {
         match self {

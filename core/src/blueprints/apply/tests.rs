@@ -467,3 +467,50 @@ entries:
         [2, 1, 0]
     );
 }
+
+/// The shipped defaults and the examples in `config/blueprints/`, in file order.
+fn shipped_and_examples() -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = gatehouse_config::blueprint::shipped::SHIPPED
+        .iter()
+        .map(|(path, text)| ((*path).to_owned(), (*text).to_owned()))
+        .collect();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/blueprints/examples");
+    // groups.yaml first: the others find its groups.
+    for name in ["groups.yaml", "gitea.yaml", "prometheus.yaml"] {
+        let path = format!("{dir}/{name}");
+        files.push((name.to_owned(), std::fs::read_to_string(path).unwrap()));
+    }
+    let listed = std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(listed, 3, "a new example must be added to this test");
+    files
+}
+
+storage_test!(shipped_defaults_and_examples_apply_and_reapply_unchanged, |store| {
+    for (file, text) in shipped_and_examples() {
+        let report = run(&store, &file, &text)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.wrote_anything(), "{file}");
+    }
+    for (file, text) in shipped_and_examples() {
+        let report = run(&store, &file, &text).await.unwrap();
+        assert!(!report.wrote_anything(), "{file}: {:#?}", report.changes);
+    }
+    let mut db = store.acquire().await.unwrap();
+    let brand = crate::storage::brands::find_default(&mut db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(brand.title, "Gatehouse");
+    let app = crate::storage::applications::find_by_slug(&mut db, "prometheus")
+        .await
+        .unwrap()
+        .unwrap();
+    let bindings = crate::storage::policies::bindings_of_target(
+        &mut db,
+        crate::storage::policies::BindingTarget::Application(app.id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(bindings.len(), 1);
+});
