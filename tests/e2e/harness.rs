@@ -63,6 +63,8 @@ impl Server {
         let mut cmd = command();
         cmd.arg("server")
             .env("GATEHOUSE_DATA_DIR", data_dir)
+            // Not the working directory's ./blueprints: a test opts in to a folder.
+            .env("GATEHOUSE_BLUEPRINTS_DIR", data_dir.join("blueprints"))
             .env("GATEHOUSE_LOG_FORMAT", "json")
             .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
             .env("GATEHOUSE_LISTEN__HTTPS", "127.0.0.1:0")

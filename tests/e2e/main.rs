@@ -11,6 +11,7 @@
     clippy::indexing_slicing
 )]
 
+mod blueprints;
 mod dependency_rules;
 mod harness;
 mod server;

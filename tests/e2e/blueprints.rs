@@ -1,0 +1,222 @@
+//! Blueprints as a user meets them: a running server watching its folder, and the
+//! `gatehouse blueprint` commands.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gatehouse_config::settings::DatabaseUrl;
+use gatehouse_core::storage::blueprint_instances::{self, InstanceStatus};
+use gatehouse_core::storage::{Store, brands, groups};
+
+use crate::harness::{self, Server};
+
+/// Generous: the watcher reacts in about a second; a loaded CI machine may be slower.
+const PICKUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn group_blueprint(version: i64) -> String {
+    format!(
+        "version: 1\nmetadata:\n  name: Watched\nentries:\n  - model: gatehouse_core.group\n    identifiers:\n      name: Watchers\n    attrs:\n      attributes:\n        version: {version}\n"
+    )
+}
+
+async fn open(data: &Path) -> Store {
+    Store::connect(&DatabaseUrl::sqlite_file(&data.join("gatehouse.db")), 1)
+        .await
+        .unwrap()
+}
+
+/// Polls `check` until it returns `Some`, failing with `what` and the server log.
+async fn eventually<T, F, Fut>(server: &Server, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PICKUP_TIMEOUT;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {PICKUP_TIMEOUT:?}:\n{}",
+            server.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn watchers_version(store: &Store) -> Option<i64> {
+    let mut db = store.acquire().await.ok()?;
+    let group = groups::find_by_name(&mut db, "Watchers").await.ok()??;
+    group.attributes["version"].as_i64()
+}
+
+async fn instance_status(store: &Store, path: &str) -> Option<(InstanceStatus, String)> {
+    let mut db = store.acquire().await.ok()?;
+    let found = blueprint_instances::get(&mut db, path).await.ok()??;
+    Some((found.status, found.error))
+}
+
+#[tokio::test]
+async fn a_running_server_applies_its_folder_and_follows_edits_errors_and_removals() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = data.path().join("blueprints");
+    std::fs::create_dir_all(folder.join("default")).unwrap();
+    std::fs::write(folder.join("groups.yaml"), group_blueprint(1)).unwrap();
+    // An empty file over a shipped default disables it.
+    std::fs::write(folder.join("default/default-brand.yaml"), "").unwrap();
+
+    let server = Server::start(data.path(), &[]);
+    let store = open(data.path()).await;
+    let version = eventually(&server, "the first apply", || watchers_version(&store)).await;
+    assert_eq!(version, 1);
+    let mut db = store.acquire().await.unwrap();
+    assert!(
+        brands::list(&mut db).await.unwrap().is_empty(),
+        "the disabled default brand was created"
+    );
+    drop(db);
+
+    // An edit is picked up without a restart.
+    std::fs::write(folder.join("groups.yaml"), group_blueprint(2)).unwrap();
+    eventually(&server, "applying the edit", || async {
+        (watchers_version(&store).await == Some(2)).then_some(())
+    })
+    .await;
+
+    // A broken file is refused with its line, recorded, and the server keeps serving.
+    std::fs::write(
+        folder.join("broken.yaml"),
+        "version: 1\nentries:\n  - model: gatehouse_core.group\n    identifiers: {name: Broken}\n    attrs: {superuser: true}\n",
+    )
+    .unwrap();
+    let (status, error) = eventually(&server, "recording the broken file", || {
+        instance_status(&store, "broken.yaml")
+    })
+    .await;
+    assert_eq!(status, InstanceStatus::Error);
+    assert!(
+        error.contains("broken.yaml:5:24: entry 0: unknown field `superuser`"),
+        "{error}"
+    );
+    let mut db = store.acquire().await.unwrap();
+    assert!(groups::find_by_name(&mut db, "Broken").await.unwrap().is_none());
+    drop(db);
+    let live = reqwest::get(server.http_url("/-/health/live/")).await.unwrap();
+    assert_eq!(live.status(), 204);
+
+    // A removed file stops being applied; what it made stays.
+    std::fs::remove_file(folder.join("groups.yaml")).unwrap();
+    eventually(&server, "noticing the removal", || async {
+        let (status, _) = instance_status(&store, "groups.yaml").await?;
+        (status == InstanceStatus::Orphaned).then_some(())
+    })
+    .await;
+    assert_eq!(watchers_version(&store).await, Some(2));
+
+    // Removing the empty override brings the shipped default back.
+    std::fs::remove_file(folder.join("default/default-brand.yaml")).unwrap();
+    let brand = eventually(&server, "applying the shipped default", || async {
+        let mut db = store.acquire().await.ok()?;
+        brands::find_default(&mut db).await.ok()?
+    })
+    .await;
+    assert_eq!(brand.domain, "gatehouse-default");
+    store.close().await;
+    assert!(server.stop().success());
+}
+
+/// Runs `gatehouse blueprint ARGS` with the data dir; returns (success, stdout, stderr).
+fn blueprint_command(data: &Path, args: &[&str]) -> (bool, String, String) {
+    let output = harness::command()
+        .arg("blueprint")
+        .args(args)
+        .env("GATEHOUSE_DATA_DIR", data)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+const EXAMPLE: &str = "version: 1
+entries:
+  - model: gatehouse_core.group
+    id: ops
+    identifiers: {name: Ops}
+  - model: gatehouse_flows.flow
+    id: login
+    identifiers: {slug: login}
+    attrs: {name: Login, designation: authentication}
+  - model: gatehouse_stages_deny.denystage
+    id: deny
+    identifiers: {name: deny-strangers}
+  - model: gatehouse_flows.flowstagebinding
+    id: binding
+    identifiers: {target: !KeyOf login, stage: !KeyOf deny, order: 10}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf binding, group: !KeyOf ops, order: 0}
+    attrs: {negate: true}
+";
+
+#[tokio::test]
+async fn validate_apply_and_export_commands_round_trip() {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("setup.yaml");
+    std::fs::write(&file, EXAMPLE).unwrap();
+    let broken = work.path().join("broken.yaml");
+    std::fs::write(&broken, EXAMPLE.replace("designation: authentication", "designation: login")).unwrap();
+    let file = file.to_str().unwrap();
+    let broken = broken.to_str().unwrap();
+
+    let data = work.path().join("data");
+    let (ok, out, err) = blueprint_command(&data, &["validate", file]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("setup.yaml: valid (5 entries)"), "{out}");
+    let (ok, _, err) = blueprint_command(&data, &["validate", broken]);
+    assert!(!ok);
+    assert!(
+        err.contains("broken.yaml:9:39: entry 1: designation: unknown variant `login`"),
+        "{err}"
+    );
+    assert!(!data.exists(), "validate wrote to the data dir");
+
+    let (ok, out, err) = blueprint_command(&data, &["apply", "--dry-run", file]);
+    assert!(ok, "{err}");
+    assert!(out.contains("(dry run, nothing written): 5 created"), "{out}");
+    assert!(out.contains("create gatehouse_flows.flow slug=\"login\""), "{out}");
+    let (ok, out, _) = blueprint_command(&data, &["export"]);
+    assert!(ok);
+    assert!(out.contains("entries: []"), "the dry run wrote:\n{out}");
+
+    let (ok, out, err) = blueprint_command(&data, &["apply", file]);
+    assert!(ok, "{err}");
+    assert!(out.contains("5 created, 0 updated, 0 deleted, 0 unchanged"), "{out}");
+    let (ok, out, _) = blueprint_command(&data, &["apply", file]);
+    assert!(ok);
+    assert!(out.contains("0 created, 0 updated, 0 deleted, 5 unchanged"), "{out}");
+    let (ok, out, _) = blueprint_command(&data, &["apply", broken]);
+    assert!(!ok, "{out}");
+
+    let (ok, exported, err) = blueprint_command(&data, &["export"]);
+    assert!(ok, "{err}");
+    let (ok, flow_only, _) = blueprint_command(&data, &["export", "--flow", "login"]);
+    assert!(ok);
+    assert!(flow_only.contains("gatehouse_policies.policybinding"), "{flow_only}");
+    assert!(!flow_only.contains("model: gatehouse_core.group"), "{flow_only}");
+    let (ok, _, err) = blueprint_command(&data, &["export", "--flow", "nope"]);
+    assert!(!ok);
+    assert!(err.contains("no flow has the slug \"nope\""), "{err}");
+
+    // The export applies on a fresh instance, which exports the same text.
+    let exported_file = work.path().join("exported.yaml");
+    std::fs::write(&exported_file, &exported).unwrap();
+    let fresh = work.path().join("fresh");
+    let (ok, out, err) = blueprint_command(&fresh, &["apply", exported_file.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    let (ok, again, _) = blueprint_command(&fresh, &["export"]);
+    assert!(ok);
+    assert_eq!(again, exported);
+}
