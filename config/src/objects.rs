@@ -7,8 +7,8 @@
 //! its id as a string; each kind lists those fields in [`Kind::references`] so that
 //! export can write them as `!KeyOf`.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 mod duration;
 mod policies;
@@ -68,10 +68,7 @@ pub struct FieldError {
 impl FieldError {
     /// The first segment of the path: the top-level field the error is in.
     pub fn field(&self) -> &str {
-        self.path
-            .split(['.', '['])
-            .next()
-            .unwrap_or_default()
+        self.path.split(['.', '[']).next().unwrap_or_default()
     }
 }
 

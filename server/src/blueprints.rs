@@ -195,7 +195,11 @@ pub async fn apply_source(store: &Store, source: &Source, options: ApplyOptions)
             } else {
                 InstanceStatus::Error
             },
-            error: result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
+            error: result
+                .as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             last_applied_at: now,
             created_at: now,
         };
@@ -244,7 +248,9 @@ fn log_outcome(source: &Source, outcome: &Outcome) {
 pub async fn run(mut applier: Applier, dir: PathBuf, stop: Shutdown) {
     match discover(&dir) {
         Ok(sources) => applier.apply_changed(&sources).await,
-        Err(err) => tracing::error!(folder = %dir.display(), error = %err, "cannot read the blueprints folder"),
+        Err(err) => {
+            tracing::error!(folder = %dir.display(), error = %err, "cannot read the blueprints folder")
+        }
     }
     if !dir.is_dir() {
         tracing::info!(

@@ -100,9 +100,16 @@ async fn a_running_server_applies_its_folder_and_follows_edits_errors_and_remova
         "{error}"
     );
     let mut db = store.acquire().await.unwrap();
-    assert!(groups::find_by_name(&mut db, "Broken").await.unwrap().is_none());
+    assert!(
+        groups::find_by_name(&mut db, "Broken")
+            .await
+            .unwrap()
+            .is_none()
+    );
     drop(db);
-    let live = reqwest::get(server.http_url("/-/health/live/")).await.unwrap();
+    let live = reqwest::get(server.http_url("/-/health/live/"))
+        .await
+        .unwrap();
     assert_eq!(live.status(), 204);
 
     // A removed file stops being applied; what it made stays.
@@ -167,7 +174,11 @@ async fn validate_apply_and_export_commands_round_trip() {
     let file = work.path().join("setup.yaml");
     std::fs::write(&file, EXAMPLE).unwrap();
     let broken = work.path().join("broken.yaml");
-    std::fs::write(&broken, EXAMPLE.replace("designation: authentication", "designation: login")).unwrap();
+    std::fs::write(
+        &broken,
+        EXAMPLE.replace("designation: authentication", "designation: login"),
+    )
+    .unwrap();
     let file = file.to_str().unwrap();
     let broken = broken.to_str().unwrap();
 
@@ -185,18 +196,30 @@ async fn validate_apply_and_export_commands_round_trip() {
 
     let (ok, out, err) = blueprint_command(&data, &["apply", "--dry-run", file]);
     assert!(ok, "{err}");
-    assert!(out.contains("(dry run, nothing written): 5 created"), "{out}");
-    assert!(out.contains("create gatehouse_flows.flow slug=\"login\""), "{out}");
+    assert!(
+        out.contains("(dry run, nothing written): 5 created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("create gatehouse_flows.flow slug=\"login\""),
+        "{out}"
+    );
     let (ok, out, _) = blueprint_command(&data, &["export"]);
     assert!(ok);
     assert!(out.contains("entries: []"), "the dry run wrote:\n{out}");
 
     let (ok, out, err) = blueprint_command(&data, &["apply", file]);
     assert!(ok, "{err}");
-    assert!(out.contains("5 created, 0 updated, 0 deleted, 0 unchanged"), "{out}");
+    assert!(
+        out.contains("5 created, 0 updated, 0 deleted, 0 unchanged"),
+        "{out}"
+    );
     let (ok, out, _) = blueprint_command(&data, &["apply", file]);
     assert!(ok);
-    assert!(out.contains("0 created, 0 updated, 0 deleted, 5 unchanged"), "{out}");
+    assert!(
+        out.contains("0 created, 0 updated, 0 deleted, 5 unchanged"),
+        "{out}"
+    );
     let (ok, out, _) = blueprint_command(&data, &["apply", broken]);
     assert!(!ok, "{out}");
 
@@ -204,8 +227,14 @@ async fn validate_apply_and_export_commands_round_trip() {
     assert!(ok, "{err}");
     let (ok, flow_only, _) = blueprint_command(&data, &["export", "--flow", "login"]);
     assert!(ok);
-    assert!(flow_only.contains("gatehouse_policies.policybinding"), "{flow_only}");
-    assert!(!flow_only.contains("model: gatehouse_core.group"), "{flow_only}");
+    assert!(
+        flow_only.contains("gatehouse_policies.policybinding"),
+        "{flow_only}"
+    );
+    assert!(
+        !flow_only.contains("model: gatehouse_core.group"),
+        "{flow_only}"
+    );
     let (ok, _, err) = blueprint_command(&data, &["export", "--flow", "nope"]);
     assert!(!ok);
     assert!(err.contains("no flow has the slug \"nope\""), "{err}");

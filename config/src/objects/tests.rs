@@ -33,7 +33,10 @@ fn durations_parse_authentik_form_and_keep_their_text() {
     let d = TimeDelta::parse("hours=1;minutes=30").unwrap();
     assert_eq!(d.duration().as_secs(), 5400);
     assert_eq!(d.as_str(), "hours=1;minutes=30");
-    assert_eq!(TimeDelta::parse("days=0.5").unwrap().duration().as_secs(), 43_200);
+    assert_eq!(
+        TimeDelta::parse("days=0.5").unwrap().duration().as_secs(),
+        43_200
+    );
     for bad in ["hours", "hours=x", "fortnights=1", "seconds=-1"] {
         assert!(TimeDelta::parse(bad).is_err(), "{bad}");
     }

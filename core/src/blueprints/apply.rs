@@ -241,8 +241,13 @@ impl Resolver for Session<'_> {
         self.keys.get(id).cloned()
     }
 
-    async fn find(&mut self, model: &str, query: &[(String, Json)]) -> Result<Option<String>, String> {
-        let model = Model::by_name(model).ok_or_else(|| format!("!Find: unknown model {model:?}"))?;
+    async fn find(
+        &mut self,
+        model: &str,
+        query: &[(String, Json)],
+    ) -> Result<Option<String>, String> {
+        let model =
+            Model::by_name(model).ok_or_else(|| format!("!Find: unknown model {model:?}"))?;
         let objects = match self.objects(model).await {
             Ok(objects) => objects,
             Err(err) => {
@@ -337,7 +342,10 @@ async fn apply_entry<E: Environment + Sync>(
         if found.len() > 1 {
             return Err(invalid(
                 entry.pos,
-                format!("the identifiers match {} objects; add fields to them", found.len()),
+                format!(
+                    "the identifiers match {} objects; add fields to them",
+                    found.len()
+                ),
             ));
         }
         found.into_iter().next()
@@ -358,9 +366,9 @@ async fn apply_entry<E: Environment + Sync>(
     };
     let write_error = |e: WriteError| match e {
         WriteError::Field(e) => field_error(e),
-        WriteError::Storage(e @ (StorageError::Conflict(_) | StorageError::MissingReference(_))) => {
-            invalid(entry.pos, e.to_string())
-        }
+        WriteError::Storage(
+            e @ (StorageError::Conflict(_) | StorageError::MissingReference(_)),
+        ) => invalid(entry.pos, e.to_string()),
         WriteError::Storage(e) => ApplyError::Storage(e),
     };
     let overlay = |mut fields: Fields| {
@@ -377,7 +385,10 @@ async fn apply_entry<E: Environment + Sync>(
             return Ok(change);
         }
         (EntryState::Absent, Some(found)) => {
-            model.delete(session.tx, &found.id).await.map_err(write_error)?;
+            model
+                .delete(session.tx, &found.id)
+                .await
+                .map_err(write_error)?;
             session.wrote(model, None, Some(&found.id));
             change.action = Action::Deleted;
             return Ok(change);
@@ -390,7 +401,10 @@ async fn apply_entry<E: Environment + Sync>(
             let fields = model
                 .normalize(overlay(Fields::new()), None, &options.write)
                 .map_err(field_error)?;
-            let id = model.create(session.tx, &fields, now).await.map_err(write_error)?;
+            let id = model
+                .create(session.tx, &fields, now)
+                .await
+                .map_err(write_error)?;
             let object = Object { id, fields };
             session.wrote(model, Some(object.clone()), None);
             change.action = Action::Created;
@@ -458,7 +472,11 @@ fn label(model: Model, identifiers: &Evaluated, attrs: &Evaluated) -> String {
     let parts: Vec<String> = model
         .natural_keys()
         .iter()
-        .filter_map(|key| value_of(key).filter(|v| !v.is_null()).map(|v| format!("{key}={v}")))
+        .filter_map(|key| {
+            value_of(key)
+                .filter(|v| !v.is_null())
+                .map(|v| format!("{key}={v}"))
+        })
         .collect();
     if parts.is_empty() {
         identifiers

@@ -189,7 +189,11 @@ impl Model {
             Model::StageBinding => &["target", "stage"],
             Model::PolicyBinding => &["target", "policy", "group", "user"],
             Model::Application => &["provider"],
-            Model::Provider(_) => &["authorization_flow", "invalidation_flow", "property_mappings"],
+            Model::Provider(_) => &[
+                "authorization_flow",
+                "invalidation_flow",
+                "property_mappings",
+            ],
             Model::Outpost => &["providers"],
             Model::Flow
             | Model::Stage(_)
@@ -249,7 +253,7 @@ impl Model {
     ) -> Result<Fields, FieldError> {
         match self {
             Model::User => identity::normalize_user(fields, existing, options),
-            Model::Group => canonical::<identity::GroupRecord>(fields).map(sort_lists(&["users"])),
+            Model::Group => canonical::<identity::GroupRecord>(fields),
             Model::Token => identity::normalize_token(fields, existing),
             Model::Brand => canonical::<identity::BrandRecord>(fields),
             Model::Flow => canonical::<flows::FlowRecord>(fields),
@@ -258,11 +262,8 @@ impl Model {
             Model::Policy(kind) => with_settings::<access::PolicyCommon>(kind, fields),
             Model::PolicyBinding => access::normalize_policy_binding(fields),
             Model::Application => canonical::<access::ApplicationRecord>(fields),
-            Model::Provider(kind) => with_settings::<providers::ProviderCommon>(kind, fields)
-                .map(sort_lists(&["property_mappings"])),
-            Model::PropertyMapping(kind) => {
-                with_settings::<providers::MappingCommon>(kind, fields)
-            }
+            Model::Provider(kind) => with_settings::<providers::ProviderCommon>(kind, fields),
+            Model::PropertyMapping(kind) => with_settings::<providers::MappingCommon>(kind, fields),
             Model::CertificateKeyPair => providers::normalize_certificate(fields),
             Model::Outpost => providers::normalize_outpost(fields, existing),
         }
@@ -370,19 +371,6 @@ fn untyped<T: Serialize>(record: &T) -> Fields {
 /// Round trip through the record type: validation plus defaults.
 fn canonical<T: Serialize + DeserializeOwned>(fields: Fields) -> Result<Fields, FieldError> {
     Ok(untyped(&typed::<T>(&fields)?))
-}
-
-/// Sorts (and dedups) the listed string-list fields, whose order carries no meaning.
-fn sort_lists(names: &'static [&'static str]) -> impl Fn(Fields) -> Fields {
-    move |mut fields| {
-        for name in names {
-            if let Some(Json::Array(items)) = fields.get_mut(*name) {
-                items.sort_by(|a, b| a.to_string().cmp(&b.to_string()));
-                items.dedup();
-            }
-        }
-        fields
-    }
 }
 
 /// Splits `fields` into the common fields of record `C` and the kind's settings,

@@ -31,7 +31,11 @@ fn read(file: &Path) -> Result<Source, String> {
 fn report(file: &Path, outcome: &Outcome, dry_run: bool) -> bool {
     match outcome {
         Outcome::Applied(report) => {
-            let note = if dry_run { " (dry run, nothing written)" } else { "" };
+            let note = if dry_run {
+                " (dry run, nothing written)"
+            } else {
+                ""
+            };
             println!("{}{note}: {}", file.display(), report.summary());
             for change in &report.changes {
                 if !matches!(change.action, Action::Unchanged | Action::AlreadyAbsent) {
@@ -72,7 +76,11 @@ pub async fn validate(settings: &Settings, files: &[PathBuf]) -> Result<bool, St
         };
         match apply_source(&store, &source, options).await {
             Outcome::Applied(report) => {
-                println!("{}: valid ({} entries)", file.display(), report.changes.len());
+                println!(
+                    "{}: valid ({} entries)",
+                    file.display(),
+                    report.changes.len()
+                );
             }
             Outcome::Disabled => println!("{}: empty", file.display()),
             Outcome::Failed(err) => {
@@ -135,10 +143,7 @@ pub async fn apply(
 }
 
 /// `export [--flow SLUG]`: the blueprint on standard output.
-pub async fn export_command(
-    settings: &Settings,
-    flow: Option<String>,
-) -> Result<bool, StartError> {
+pub async fn export_command(settings: &Settings, flow: Option<String>) -> Result<bool, StartError> {
     crate::serve::prepare_data_dir(&settings.data_dir)?;
     let store = crate::serve::open_store(settings).await?;
     let scope = match flow {

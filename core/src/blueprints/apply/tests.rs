@@ -191,24 +191,27 @@ entries:
     )
 }
 
-storage_test!(every_model_applies_and_a_second_apply_changes_nothing, |store| {
-    let text = kitchen_sink();
-    let first = run(&store, "sink.yaml", &text).await.unwrap();
-    assert!(
-        first.changes.iter().all(|c| c.action == Action::Created),
-        "{:#?}",
-        first.changes
-    );
-    assert_eq!(first.changes.len(), 30);
-    let before = dump(&store).await;
-    assert!(
-        before.values().all(|objects| !objects.is_empty()),
-        "a model got nothing: {before:#?}"
-    );
-    let second = run(&store, "sink.yaml", &text).await.unwrap();
-    assert!(!second.wrote_anything(), "{:#?}", second.changes);
-    assert_eq!(dump(&store).await, before);
-});
+storage_test!(
+    every_model_applies_and_a_second_apply_changes_nothing,
+    |store| {
+        let text = kitchen_sink();
+        let first = run(&store, "sink.yaml", &text).await.unwrap();
+        assert!(
+            first.changes.iter().all(|c| c.action == Action::Created),
+            "{:#?}",
+            first.changes
+        );
+        assert_eq!(first.changes.len(), 30);
+        let before = dump(&store).await;
+        assert!(
+            before.values().all(|objects| !objects.is_empty()),
+            "a model got nothing: {before:#?}"
+        );
+        let second = run(&store, "sink.yaml", &text).await.unwrap();
+        assert!(!second.wrote_anything(), "{:#?}", second.changes);
+        assert_eq!(dump(&store).await, before);
+    }
+);
 
 storage_test!(secrets_are_hashed_and_references_resolved, |store| {
     run(&store, "sink.yaml", &kitchen_sink()).await.unwrap();
@@ -234,7 +237,10 @@ storage_test!(secrets_are_hashed_and_references_resolved, |store| {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(outpost.token_hash, crate::secrets::hash_key("outpost-token"));
+    assert_eq!(
+        outpost.token_hash,
+        crate::secrets::hash_key("outpost-token")
+    );
     let provider = crate::storage::providers::find_by_name(&mut db, "gitea")
         .await
         .unwrap()
@@ -263,7 +269,10 @@ storage_test!(changing_one_attr_changes_only_that_object, |store| {
         .collect();
     assert_eq!(written.len(), 1, "{written:#?}");
     assert_eq!(written[0].model, "gatehouse_stages_deny.denystage");
-    assert_eq!(written[0].action, Action::Updated(vec!["deny_message".into()]));
+    assert_eq!(
+        written[0].action,
+        Action::Updated(vec!["deny_message".into()])
+    );
     let after = dump(&store).await;
     for (model, objects) in &after {
         if *model != "gatehouse_stages_deny.denystage" {
@@ -295,7 +304,10 @@ storage_test!(a_new_password_is_rehashed_the_same_one_is_not, |store| {
         .await
         .unwrap()
         .unwrap();
-    assert!(verify_password("second-pass", bob.password_hash.as_deref().unwrap()));
+    assert!(verify_password(
+        "second-pass",
+        bob.password_hash.as_deref().unwrap()
+    ));
 });
 
 storage_test!(state_absent_deletes_and_created_never_updates, |store| {
@@ -320,10 +332,12 @@ entries:
         [Action::Deleted, Action::Unchanged, Action::AlreadyAbsent]
     );
     let mut db = store.acquire().await.unwrap();
-    assert!(crate::storage::groups::find_by_name(&mut db, "Users")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        crate::storage::groups::find_by_name(&mut db, "Users")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let flow = crate::storage::flows::find_by_slug(&mut db, "login")
         .await
         .unwrap()
@@ -360,10 +374,12 @@ entries:
         .await
         .unwrap();
     assert_eq!(groups[0].name, "Admins");
-    assert!(crate::storage::users::find_by_username(&mut db, "dave")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        crate::storage::users::find_by_username(&mut db, "dave")
+            .await
+            .unwrap()
+            .is_none()
+    );
 });
 
 /// Each broken blueprint: the message it must give, and where.
@@ -410,24 +426,27 @@ const BROKEN: &[(&str, &str, &str)] = &[
     ),
 ];
 
-storage_test!(a_broken_blueprint_writes_nothing_and_names_file_and_line, |store| {
-    run(&store, "sink.yaml", &kitchen_sink()).await.unwrap();
-    let before = dump(&store).await;
-    for (what, entry, expected) in BROKEN {
-        // A valid entry first: it must be rolled back with the rest.
-        let text = format!(
-            "version: 1\nentries:\n  - model: gatehouse_core.group\n    identifiers: {{name: Fresh}}\n{entry}"
-        );
-        let err = run(&store, "bad.yaml", &text).await.unwrap_err();
-        let message = err.to_string();
-        assert!(
-            message.starts_with(expected),
-            "{what}: got {message:?}, expected {expected:?}"
-        );
-        assert!(matches!(err, ApplyError::Invalid(_)), "{what}");
-        assert_eq!(dump(&store).await, before, "{what} left writes behind");
+storage_test!(
+    a_broken_blueprint_writes_nothing_and_names_file_and_line,
+    |store| {
+        run(&store, "sink.yaml", &kitchen_sink()).await.unwrap();
+        let before = dump(&store).await;
+        for (what, entry, expected) in BROKEN {
+            // A valid entry first: it must be rolled back with the rest.
+            let text = format!(
+                "version: 1\nentries:\n  - model: gatehouse_core.group\n    identifiers: {{name: Fresh}}\n{entry}"
+            );
+            let err = run(&store, "bad.yaml", &text).await.unwrap_err();
+            let message = err.to_string();
+            assert!(
+                message.starts_with(expected),
+                "{what}: got {message:?}, expected {expected:?}"
+            );
+            assert!(matches!(err, ApplyError::Invalid(_)), "{what}");
+            assert_eq!(dump(&store).await, before, "{what} left writes behind");
+        }
     }
-});
+);
 
 storage_test!(a_dry_run_reports_and_writes_nothing, |store| {
     let env: BTreeMap<String, String> = BTreeMap::new();
@@ -442,7 +461,10 @@ storage_test!(a_dry_run_reports_and_writes_nothing, |store| {
         .await
         .unwrap();
     assert!(report.wrote_anything());
-    assert_eq!(report.summary(), "30 created, 0 updated, 0 deleted, 0 unchanged");
+    assert_eq!(
+        report.summary(),
+        "30 created, 0 updated, 0 deleted, 0 unchanged"
+    );
     assert_eq!(dump(&store).await, before);
 });
 
@@ -485,32 +507,53 @@ fn shipped_and_examples() -> Vec<(String, String)> {
     files
 }
 
-storage_test!(shipped_defaults_and_examples_apply_and_reapply_unchanged, |store| {
-    for (file, text) in shipped_and_examples() {
-        let report = run(&store, &file, &text)
+storage_test!(
+    shipped_defaults_and_examples_apply_and_reapply_unchanged,
+    |store| {
+        for (file, text) in shipped_and_examples() {
+            let report = run(&store, &file, &text)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(report.wrote_anything(), "{file}");
+        }
+        for (file, text) in shipped_and_examples() {
+            let report = run(&store, &file, &text).await.unwrap();
+            assert!(!report.wrote_anything(), "{file}: {:#?}", report.changes);
+        }
+        let mut db = store.acquire().await.unwrap();
+        let brand = crate::storage::brands::find_default(&mut db)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(report.wrote_anything(), "{file}");
-    }
-    for (file, text) in shipped_and_examples() {
-        let report = run(&store, &file, &text).await.unwrap();
-        assert!(!report.wrote_anything(), "{file}: {:#?}", report.changes);
-    }
-    let mut db = store.acquire().await.unwrap();
-    let brand = crate::storage::brands::find_default(&mut db)
+            .unwrap()
+            .unwrap();
+        assert_eq!(brand.title, "Gatehouse");
+        let app = crate::storage::applications::find_by_slug(&mut db, "prometheus")
+            .await
+            .unwrap()
+            .unwrap();
+        let bindings = crate::storage::policies::bindings_of_target(
+            &mut db,
+            crate::storage::policies::BindingTarget::Application(app.id),
+        )
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(brand.title, "Gatehouse");
-    let app = crate::storage::applications::find_by_slug(&mut db, "prometheus")
-        .await
-        .unwrap()
-        .unwrap();
-    let bindings = crate::storage::policies::bindings_of_target(
-        &mut db,
-        crate::storage::policies::BindingTarget::Application(app.id),
-    )
-    .await
-    .unwrap();
-    assert_eq!(bindings.len(), 1);
-});
+        assert_eq!(bindings.len(), 1);
+    }
+);
+
+#[test]
+fn the_readme_lists_every_model_and_no_other() {
+    let readme = include_str!("../../../../README.md");
+    let mut documented: Vec<&str> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `gatehouse_"))
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    documented.sort_unstable();
+    let documented: Vec<String> = documented
+        .iter()
+        .map(|m| format!("gatehouse_{m}"))
+        .collect();
+    let mut models: Vec<String> = Model::all().iter().map(|m| m.name().to_owned()).collect();
+    models.sort();
+    assert_eq!(documented, models);
+}

@@ -21,50 +21,76 @@ async fn export_text(store: &Store, scope: &ExportScope) -> String {
     to_yaml(&export(store, scope).await.unwrap())
 }
 
-storage_test!(an_export_applies_on_a_fresh_instance_and_exports_identically, |store| {
-    apply_text(&store, "sink.yaml", &kitchen_sink()).await;
-    let first = export_text(&store, &ExportScope::All).await;
-    let fresh: TestStore = crate::storage::testing::sqlite().await;
-    apply_text(&fresh, "export.yaml", &first).await;
-    let second = export_text(&fresh, &ExportScope::All).await;
-    assert_eq!(first, second);
-    // And applying the export where it came from changes nothing.
-    let env: BTreeMap<String, String> = BTreeMap::new();
-    let blueprint = parse("export.yaml", &first).unwrap().unwrap();
-    let report = apply(&store, "export.yaml", &blueprint, &env, ApplyOptions::default(), t0())
+storage_test!(
+    an_export_applies_on_a_fresh_instance_and_exports_identically,
+    |store| {
+        apply_text(&store, "sink.yaml", &kitchen_sink()).await;
+        let first = export_text(&store, &ExportScope::All).await;
+        let fresh: TestStore = crate::storage::testing::sqlite().await;
+        apply_text(&fresh, "export.yaml", &first).await;
+        let second = export_text(&fresh, &ExportScope::All).await;
+        assert_eq!(first, second);
+        // And applying the export where it came from changes nothing.
+        let env: BTreeMap<String, String> = BTreeMap::new();
+        let blueprint = parse("export.yaml", &first).unwrap().unwrap();
+        let report = apply(
+            &store,
+            "export.yaml",
+            &blueprint,
+            &env,
+            ApplyOptions::default(),
+            t0(),
+        )
         .await
         .unwrap();
-    assert!(!report.wrote_anything(), "{:#?}", report.changes);
-});
+        assert!(!report.wrote_anything(), "{:#?}", report.changes);
+    }
+);
 
-storage_test!(a_flow_export_holds_the_flow_its_stages_and_bindings, |store| {
-    apply_text(&store, "sink.yaml", &kitchen_sink()).await;
-    let text = export_text(&store, &ExportScope::Flow("login".into())).await;
-    let blueprint = parse("flow.yaml", &text).unwrap().unwrap();
-    let mut models: Vec<&str> = blueprint.entries.iter().map(|e| e.model.as_str()).collect();
-    models.sort();
-    assert_eq!(
-        models,
-        [
-            "gatehouse_flows.flow",
-            "gatehouse_flows.flowstagebinding",
-            "gatehouse_flows.flowstagebinding",
-            "gatehouse_policies.policybinding",
-            "gatehouse_policies.policybinding",
-            "gatehouse_policies_expression.expressionpolicy",
-            "gatehouse_stages_identification.identificationstage",
-            "gatehouse_stages_password.passwordstage",
-            "gatehouse_stages_user_login.userloginstage",
-        ],
-        "{text}"
-    );
-    // Objects outside the flow are found by name, not copied.
-    assert!(text.contains("enrollment_flow: !Find [\"gatehouse_flows.flow\", [\"slug\", \"enroll\"]]"), "{text}");
-    assert!(text.contains("user: !Find [\"gatehouse_core.user\", [\"username\", \"alice\"]]"), "{text}");
-    // It applies to an instance that has the objects it finds.
-    apply_text(&store, "flow.yaml", &text.replace("slug: \"login\"", "slug: \"login-copy\"")).await;
-    assert!(matches!(
-        export(&store, &ExportScope::Flow("nope".into())).await,
-        Err(ExportError::UnknownFlow(_))
-    ));
-});
+storage_test!(
+    a_flow_export_holds_the_flow_its_stages_and_bindings,
+    |store| {
+        apply_text(&store, "sink.yaml", &kitchen_sink()).await;
+        let text = export_text(&store, &ExportScope::Flow("login".into())).await;
+        let blueprint = parse("flow.yaml", &text).unwrap().unwrap();
+        let mut models: Vec<&str> = blueprint.entries.iter().map(|e| e.model.as_str()).collect();
+        models.sort();
+        assert_eq!(
+            models,
+            [
+                "gatehouse_flows.flow",
+                "gatehouse_flows.flowstagebinding",
+                "gatehouse_flows.flowstagebinding",
+                "gatehouse_policies.policybinding",
+                "gatehouse_policies.policybinding",
+                "gatehouse_policies_expression.expressionpolicy",
+                "gatehouse_stages_identification.identificationstage",
+                "gatehouse_stages_password.passwordstage",
+                "gatehouse_stages_user_login.userloginstage",
+            ],
+            "{text}"
+        );
+        // Objects outside the flow are found by name, not copied.
+        assert!(
+            text.contains(
+                "enrollment_flow: !Find [\"gatehouse_flows.flow\", [\"slug\", \"enroll\"]]"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("user: !Find [\"gatehouse_core.user\", [\"username\", \"alice\"]]"),
+            "{text}"
+        );
+        // It applies to an instance that has the objects it finds.
+        apply_text(
+            &store,
+            "flow.yaml",
+            &text.replace("slug: \"login\"", "slug: \"login-copy\""),
+        )
+        .await;
+        assert!(matches!(
+            export(&store, &ExportScope::Flow("nope".into())).await,
+            Err(ExportError::UnknownFlow(_))
+        ));
+    }
+);

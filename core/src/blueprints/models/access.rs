@@ -14,8 +14,8 @@ use crate::ids::{
 };
 use crate::storage::applications::{self, Application, NewApplication};
 use crate::storage::policies::{
-    self, BindingTarget, NewPolicy, NewPolicyBinding, Policy, PolicyBinding,
-    PolicyBindingSubject, PolicyEngineMode,
+    self, BindingTarget, NewPolicy, NewPolicyBinding, Policy, PolicyBinding, PolicyBindingSubject,
+    PolicyEngineMode,
 };
 use crate::storage::{StorageError, Tx, flows};
 
@@ -132,8 +132,7 @@ impl PolicyBindingRecord {
             (None, None, Some(id)) => Ok(PolicyBindingSubject::User(id)),
             _ => Err(FieldError {
                 path: String::new(),
-                message: "a policy binding names exactly one of `policy`, `group` or `user`"
-                    .into(),
+                message: "a policy binding names exactly one of `policy`, `group` or `user`".into(),
             }),
         }
     }
@@ -166,7 +165,10 @@ async fn target_of(tx: &mut Tx, id: &str) -> Result<BindingTarget, WriteError> {
     if flows::get(tx, FlowId(uuid)).await?.is_some() {
         return Ok(BindingTarget::Flow(FlowId(uuid)));
     }
-    if flows::get_binding(tx, StageBindingId(uuid)).await?.is_some() {
+    if flows::get_binding(tx, StageBindingId(uuid))
+        .await?
+        .is_some()
+    {
         return Ok(BindingTarget::StageBinding(StageBindingId(uuid)));
     }
     if applications::get(tx, ApplicationId(uuid)).await?.is_some() {

@@ -1,14 +1,14 @@
 //! Users, groups, tokens and brands.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use gatehouse_config::objects::FieldError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::{
-    Fields, Object, WriteError, WriteOptions, check_object, empty_object, parse_id, typed,
-    untyped, yes,
+    Fields, Object, WriteError, WriteOptions, check_object, empty_object, parse_id, typed, untyped,
+    yes,
 };
 use crate::Timestamp;
 use crate::ids::{FlowId, GroupId, UserId};
@@ -100,7 +100,10 @@ fn user_fields(user: &User, groups: &BTreeSet<GroupId>) -> Fields {
 }
 
 pub(super) async fn list_users(tx: &mut Tx) -> Result<Vec<Object>, StorageError> {
-    let memberships = groups::memberships(tx).await?;
+    let mut groups_of: HashMap<UserId, BTreeSet<GroupId>> = HashMap::new();
+    for (group, user) in groups::memberships(tx).await? {
+        groups_of.entry(user).or_default().insert(group);
+    }
     let mut out = Vec::new();
     let mut offset = 0;
     loop {
@@ -108,11 +111,7 @@ pub(super) async fn list_users(tx: &mut Tx) -> Result<Vec<Object>, StorageError>
         let done = page.len() < 1000;
         offset += 1000;
         for user in page {
-            let groups = memberships
-                .iter()
-                .filter(|(_, u)| *u == user.id)
-                .map(|(g, _)| *g)
-                .collect();
+            let groups = groups_of.remove(&user.id).unwrap_or_default();
             out.push(Object {
                 id: user.id.to_string(),
                 fields: user_fields(&user, &groups),
@@ -211,18 +210,17 @@ pub(super) struct GroupRecord {
 }
 
 pub(super) async fn list_groups(tx: &mut Tx) -> Result<Vec<Object>, StorageError> {
-    let memberships = groups::memberships(tx).await?;
+    let mut members_of: HashMap<GroupId, BTreeSet<UserId>> = HashMap::new();
+    for (group, user) in groups::memberships(tx).await? {
+        members_of.entry(group).or_default().insert(user);
+    }
     Ok(groups::list(tx)
         .await?
         .into_iter()
         .map(|g: Group| Object {
             id: g.id.to_string(),
             fields: untyped(&GroupRecord {
-                users: memberships
-                    .iter()
-                    .filter(|(group, _)| *group == g.id)
-                    .map(|(_, u)| *u)
-                    .collect(),
+                users: members_of.remove(&g.id).unwrap_or_default(),
                 name: g.name,
                 parent: g.parent_id,
                 is_superuser: g.is_superuser,
@@ -332,7 +330,9 @@ pub(super) fn normalize_token(
     if let Some(key) = record.key.take() {
         let hash = hash_key(&key);
         let given = fields.get("key_hash").and_then(Json::as_str);
-        let unchanged = existing.and_then(|e| e.fields.get("key_hash")).and_then(Json::as_str);
+        let unchanged = existing
+            .and_then(|e| e.fields.get("key_hash"))
+            .and_then(Json::as_str);
         if given.is_some_and(|g| g != hash && Some(g) != unchanged) {
             return Err(FieldError {
                 path: "key".into(),

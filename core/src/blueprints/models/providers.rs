@@ -226,7 +226,10 @@ struct CertificateRecord {
 
 pub(super) fn normalize_certificate(fields: Fields) -> Result<Fields, FieldError> {
     let record: CertificateRecord = typed(&fields)?;
-    if !record.certificate_data.contains("-----BEGIN CERTIFICATE-----") {
+    if !record
+        .certificate_data
+        .contains("-----BEGIN CERTIFICATE-----")
+    {
         return Err(FieldError {
             path: "certificate_data".into(),
             message: "must be a PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
