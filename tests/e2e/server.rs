@@ -113,7 +113,7 @@ fn migrate_brings_a_postgresql_schema_up_to_date_and_exits() {
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("schema version 1"), "{stdout}");
+        assert!(stdout.contains("schema version 2"), "{stdout}");
     }
     // The tables are really there, not just the version printed.
     runtime.block_on(async {
@@ -121,6 +121,10 @@ fn migrate_brings_a_postgresql_schema_up_to_date_and_exits() {
         let store = Store::connect(&url, 1).await.unwrap();
         let mut db = store.acquire().await.unwrap();
         assert_eq!(users::count(&mut db).await.unwrap(), 0);
+        let instances = gatehouse_core::storage::blueprint_instances::list(&mut db)
+            .await
+            .unwrap();
+        assert!(instances.is_empty());
     });
 }
 

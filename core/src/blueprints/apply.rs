@@ -182,7 +182,7 @@ async fn apply_in<E: Environment + Sync>(
 struct Session<'t> {
     tx: &'t mut Tx,
     /// Objects of each model listed so far, kept current as entries write.
-    cache: HashMap<Model, Vec<Object>>,
+    cache: HashMap<Model, Listed>,
     /// `id` of each applied entry → primary key, for `!KeyOf`.
     keys: HashMap<String, String>,
     /// A storage failure inside `!Find`, which the evaluator can only report as text.
@@ -190,12 +190,15 @@ struct Session<'t> {
 }
 
 impl Session<'_> {
-    async fn objects(&mut self, model: Model) -> Result<&mut Vec<Object>, StorageError> {
+    async fn objects(&mut self, model: Model) -> Result<&mut Listed, StorageError> {
         if !self.cache.contains_key(&model) {
-            let listed = model.list(self.tx).await?;
+            let listed = Listed::new(model.list(self.tx).await?);
             self.cache.insert(model, listed);
         }
-        Ok(self.cache.entry(model).or_default())
+        Ok(self
+            .cache
+            .entry(model)
+            .or_insert_with(|| Listed::new(Vec::new())))
     }
 
     /// Keeps the cache true after a write to `model`.
@@ -215,11 +218,8 @@ impl Session<'_> {
             }
             _ => {}
         }
-        if let (Some(object), Some(list)) = (object, self.cache.get_mut(&model)) {
-            match list.iter_mut().find(|o| o.id == object.id) {
-                Some(slot) => *slot = object,
-                None => list.push(object),
-            }
+        if let (Some(object), Some(listed)) = (object, self.cache.get_mut(&model)) {
+            listed.upsert(object);
         }
     }
 
@@ -256,7 +256,7 @@ impl Resolver for Session<'_> {
                 return Err(message);
             }
         };
-        let found: Vec<&Object> = objects.iter().filter(|o| matches(o, query)).collect();
+        let found = objects.find(query);
         match found.as_slice() {
             [] => Ok(None),
             [one] => Ok(Some(one.id.clone())),
@@ -265,6 +265,93 @@ impl Resolver for Session<'_> {
                 model.name(),
                 many.len()
             )),
+        }
+    }
+}
+
+/// The listed objects of one model, indexed by the fields queries have used so far,
+/// so that finding an entry's object does not scan the whole model each time.
+struct Listed {
+    objects: Vec<Object>,
+    /// Position of each object by id.
+    positions: HashMap<String, usize>,
+    /// field → JSON text of its value → positions.
+    by_field: HashMap<String, HashMap<String, Vec<usize>>>,
+}
+
+impl Listed {
+    fn new(objects: Vec<Object>) -> Self {
+        let positions = objects
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
+        Self {
+            objects,
+            positions,
+            by_field: HashMap::new(),
+        }
+    }
+
+    /// The index key of `field` in `object`.
+    fn key(object: &Object, field: &str) -> String {
+        if field == "pk" {
+            return Json::String(object.id.clone()).to_string();
+        }
+        object.fields.get(field).unwrap_or(&Json::Null).to_string()
+    }
+
+    /// The objects matching every `(field, value)` of `query`.
+    fn find(&mut self, query: &[(String, Json)]) -> Vec<&Object> {
+        let Some((field, value)) = query.first() else {
+            return self.objects.iter().collect();
+        };
+        let objects = &self.objects;
+        let index = self.by_field.entry(field.clone()).or_insert_with(|| {
+            let mut index: HashMap<String, Vec<usize>> = HashMap::new();
+            for (i, object) in objects.iter().enumerate() {
+                index.entry(Self::key(object, field)).or_default().push(i);
+            }
+            index
+        });
+        index
+            .get(&value.to_string())
+            .into_iter()
+            .flatten()
+            .filter_map(|i| objects.get(*i))
+            .filter(|o| matches(o, query))
+            .collect()
+    }
+
+    /// Adds `object`, or replaces the object with its id, keeping the indexes true.
+    fn upsert(&mut self, object: Object) {
+        let position = match self.positions.get(&object.id) {
+            Some(&i) => {
+                for (field, index) in &mut self.by_field {
+                    if let Some(old) = self.objects.get(i)
+                        && let Some(list) = index.get_mut(&Self::key(old, field))
+                    {
+                        list.retain(|p| *p != i);
+                    }
+                }
+                if let Some(slot) = self.objects.get_mut(i) {
+                    *slot = object;
+                }
+                i
+            }
+            None => {
+                self.positions.insert(object.id.clone(), self.objects.len());
+                self.objects.push(object);
+                self.objects.len() - 1
+            }
+        };
+        if let Some(object) = self.objects.get(position) {
+            for (field, index) in &mut self.by_field {
+                index
+                    .entry(Self::key(object, field))
+                    .or_default()
+                    .push(position);
+            }
         }
     }
 }
@@ -334,11 +421,7 @@ async fn apply_entry<E: Environment + Sync>(
         None
     } else {
         let objects = session.objects(model).await?;
-        let found: Vec<Object> = objects
-            .iter()
-            .filter(|o| matches(o, &query))
-            .cloned()
-            .collect();
+        let found: Vec<Object> = objects.find(&query).into_iter().cloned().collect();
         if found.len() > 1 {
             return Err(invalid(
                 entry.pos,

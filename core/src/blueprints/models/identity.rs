@@ -164,7 +164,10 @@ pub(super) async fn create_user(
         now,
     )
     .await?;
-    set_groups_of_user(tx, user.id, &r.groups).await?;
+    // A new user is in no group yet: add, nothing to compare.
+    for group in &r.groups {
+        groups::add_member(tx, *group, user.id).await?;
+    }
     Ok(user.id.to_string())
 }
 
@@ -267,7 +270,9 @@ pub(super) async fn create_group(
         now,
     )
     .await?;
-    set_members(tx, group.id, &r.users).await?;
+    for user in &r.users {
+        groups::add_member(tx, group.id, *user).await?;
+    }
     Ok(group.id.to_string())
 }
 
