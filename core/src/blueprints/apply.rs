@@ -16,6 +16,21 @@ use super::models::{Fields, Model, Object, WriteError, WriteOptions};
 use crate::Timestamp;
 use crate::storage::{StorageError, Store, Tx};
 
+/// The advisory lock key blueprint applies take on PostgreSQL ("GHBLUEPR").
+const BLUEPRINT_LOCK: i64 = 0x4748_424c_5545_5052;
+
+/// Fields whose values never appear in an error message.
+const SECRET_FIELDS: &[&str] = &[
+    "password",
+    "password_hash",
+    "key",
+    "key_hash",
+    "token",
+    "token_hash",
+    "client_secret",
+    "key_data",
+];
+
 /// Why a blueprint was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -122,6 +137,9 @@ pub async fn apply<E: Environment + Sync>(
 ) -> Result<Report, ApplyError> {
     let order = dependency_order(file, &blueprint.entries)?;
     let mut tx = store.begin().await?;
+    // Replicas starting together apply the same files: one at a time, so the second
+    // finds what the first made instead of failing on a taken name.
+    tx.lock(BLUEPRINT_LOCK).await?;
     let outcome = apply_in(&mut tx, file, blueprint, &order, env, options, now).await;
     match outcome {
         Ok(report) if !options.dry_run => {
@@ -413,7 +431,17 @@ async fn apply_entry<E: Environment + Sync>(
     let identifiers = evaluate_pairs(session, file, entry, &entry.identifiers, scope).await?;
     let attrs = evaluate_pairs(session, file, entry, &entry.attrs, scope).await?;
     change.label = label(model, &identifiers, &attrs);
-    let query: Vec<(String, Json)> = identifiers
+    // Without identifiers, the model's natural keys among the attrs find the object,
+    // so that re-applying such an entry updates rather than duplicates.
+    let lookup: Vec<&(String, Json, Pos)> = if identifiers.is_empty() {
+        attrs
+            .iter()
+            .filter(|(k, v, _)| model.natural_keys().contains(&k.as_str()) && !v.is_null())
+            .collect()
+    } else {
+        identifiers.iter().collect()
+    };
+    let query: Vec<(String, Json)> = lookup
         .iter()
         .map(|(k, v, _)| (k.clone(), v.clone()))
         .collect();
@@ -440,7 +468,9 @@ async fn apply_entry<E: Environment + Sync>(
             .find(|(k, _, _)| k == e.field())
             .map_or(entry.pos, |(_, _, p)| *p);
         // serde names the unknown field itself; a path in front would repeat it.
-        let message = if e.message.starts_with("unknown field") {
+        let message = if SECRET_FIELDS.contains(&e.field()) {
+            format!("{}: invalid value (not shown: it is a secret)", e.path)
+        } else if e.message.starts_with("unknown field") {
             e.message
         } else {
             e.to_string()

@@ -258,6 +258,19 @@ impl Tx {
         Ok(())
     }
 
+    /// Serializes this transaction with every other one that takes the same `key`, on
+    /// every replica, until it ends: a PostgreSQL transaction-level advisory lock.
+    /// SQLite needs none: `BEGIN IMMEDIATE` already admits one writer at a time.
+    pub async fn lock(&mut self, key: i64) -> Result<()> {
+        if let Self::Postgres(tx) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Discards the transaction's writes.
     pub async fn rollback(self) -> Result<()> {
         match self {

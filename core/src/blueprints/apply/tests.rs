@@ -557,3 +557,54 @@ fn the_readme_lists_every_model_and_no_other() {
     models.sort();
     assert_eq!(documented, models);
 }
+
+storage_test!(
+    entries_without_identifiers_are_found_by_natural_key,
+    |store| {
+        let text = "version: 1
+entries:
+  - model: gatehouse_core.group
+    attrs: {name: Plain, is_superuser: false}
+";
+        let first = run(&store, "p.yaml", text).await.unwrap();
+        assert_eq!(first.changes[0].action, Action::Created);
+        let again = run(&store, "p.yaml", text).await.unwrap();
+        assert_eq!(again.changes[0].action, Action::Unchanged);
+        let changed = run(&store, "p.yaml", &text.replace("false", "true"))
+            .await
+            .unwrap();
+        assert_eq!(
+            changed.changes[0].action,
+            Action::Updated(vec!["is_superuser".into()])
+        );
+    }
+);
+
+storage_test!(secret_values_stay_out_of_error_messages, |store| {
+    let text = "version: 1
+entries:
+  - model: gatehouse_core.user
+    identifiers: {username: leaky}
+    attrs: {password: 918273645}
+";
+    let err = run(&store, "s.yaml", text).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("s.yaml:5:23: entry 0: password: invalid value"),
+        "{err}"
+    );
+    assert!(!err.contains("918273645"), "{err}");
+});
+
+storage_test!(
+    two_replicas_applying_the_same_blueprint_at_once_both_succeed,
+    |store| {
+        let text = kitchen_sink();
+        let (a, b) = tokio::join!(
+            run(&store, "sink.yaml", &text),
+            run(&store, "sink.yaml", &text)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        // One made everything; the other found it made.
+        assert_ne!(a.wrote_anything(), b.wrote_anything());
+    }
+);
