@@ -3,6 +3,8 @@
 //! them (model registry, tag evaluation, the transaction) is `gatehouse-core`'s.
 
 pub mod emit;
+#[cfg(test)]
+mod fuzz;
 pub mod model;
 pub mod shipped;
 mod tags;
