@@ -73,6 +73,8 @@ id_type!(
     SessionId,
     /// An event in the event log.
     EventId,
+    /// A flow in progress.
+    FlowSessionId,
 );
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ fn migrate_brings_a_postgresql_schema_up_to_date_and_exits() {
             "{stdout}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(stdout.contains("schema version 2"), "{stdout}");
+        assert!(stdout.contains("schema version 3"), "{stdout}");
     }
     // The tables are really there, not just the version printed.
     runtime.block_on(async {

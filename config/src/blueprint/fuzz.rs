@@ -15,9 +15,43 @@ const SEEDS: &[&str] = &[
 
 /// Characters that make YAML interesting.
 const SPICE: &[&str] = &[
-    ":", "- ", "!", "&a ", "*a", "|", ">", "#", "'", "\"", "{", "}", "[", "]", ",", "\n", "  ",
-    "\t", "%", "@", "`", "? ", "---\n", "...\n", "\\", "é", "\u{0}", "\u{feff}", "!KeyOf",
-    "!Find", "!!str ", "<<: ", "~", "0x1F", ".inf", "1e999", "-9223372036854775809",
+    ":",
+    "- ",
+    "!",
+    "&a ",
+    "*a",
+    "|",
+    ">",
+    "#",
+    "'",
+    "\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "\n",
+    "  ",
+    "\t",
+    "%",
+    "@",
+    "`",
+    "? ",
+    "---\n",
+    "...\n",
+    "\\",
+    "é",
+    "\u{0}",
+    "\u{feff}",
+    "!KeyOf",
+    "!Find",
+    "!!str ",
+    "<<: ",
+    "~",
+    "0x1F",
+    ".inf",
+    "1e999",
+    "-9223372036854775809",
 ];
 
 /// xorshift64*: a deterministic sequence for choosing mutations (not for secrets).
@@ -83,7 +117,9 @@ fn mutated_blueprints_never_panic_and_what_parses_round_trips() {
         let emitted = to_yaml(&blueprint);
         let again = match parse("emitted.yaml", &emitted) {
             Ok(Some(again)) => again,
-            other => panic!("round {round}: emitted text does not parse: {other:?}\ninput:\n{text}\nemitted:\n{emitted}"),
+            other => panic!(
+                "round {round}: emitted text does not parse: {other:?}\ninput:\n{text}\nemitted:\n{emitted}"
+            ),
         };
         assert_eq!(to_yaml(&again), emitted, "round {round}: input:\n{text}");
     }

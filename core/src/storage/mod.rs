@@ -23,6 +23,7 @@ pub mod blueprint_instances;
 pub mod brands;
 pub mod certificates;
 pub mod events;
+pub mod flow_sessions;
 pub mod flows;
 pub mod groups;
 pub mod outposts;
@@ -427,4 +428,5 @@ sql_text!(
     crate::ids::OutpostId,
     crate::ids::SessionId,
     crate::ids::EventId,
+    crate::ids::FlowSessionId,
 );
