@@ -41,8 +41,9 @@ pub struct Source {
 
 /// The shipped defaults overlaid by the folder's `*.yaml`/`*.yml` files, by key.
 /// Hidden files and folders (`.git`, Kubernetes' `..data`) are skipped. A missing
-/// folder means only the shipped defaults.
-pub fn discover(dir: &Path) -> std::io::Result<Vec<Source>> {
+/// folder means only the shipped defaults. A file or folder that cannot be read is
+/// logged and left out; the others still apply.
+pub fn discover(dir: &Path) -> Vec<Source> {
     let mut sources: std::collections::BTreeMap<String, Source> = SHIPPED
         .iter()
         .map(|(key, text)| {
@@ -58,16 +59,20 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<Source>> {
         .collect();
     if dir.is_dir() {
         let mut files = Vec::new();
-        walk(dir, &mut files)?;
+        walk(dir, &mut files, 0);
         for path in files {
             let key = path
                 .strip_prefix(dir)
                 .unwrap_or(&path)
                 .to_string_lossy()
                 .into_owned();
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))
-            })?;
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(err) => {
+                    tracing::error!(file = %path.display(), error = %err, "cannot read blueprint; skipped");
+                    continue;
+                }
+            };
             sources.insert(
                 key.clone(),
                 Source {
@@ -78,29 +83,57 @@ pub fn discover(dir: &Path) -> std::io::Result<Vec<Source>> {
             );
         }
     }
-    Ok(sources.into_values().collect())
+    sources.into_values().collect()
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with('.') {
+/// How deep sub-folders are followed: deep enough for any layout, and a symlink loop
+/// ends here.
+const MAX_DEPTH: usize = 16;
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+    let skip = |path: &Path, err: std::io::Error| {
+        tracing::error!(path = %path.display(), error = %err, "cannot read blueprints; skipped");
+    };
+    if depth > MAX_DEPTH {
+        skip(
+            dir,
+            std::io::Error::other("folders nested too deep (a symlink loop?)"),
+        );
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) => return skip(dir, err),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(err) => {
+                skip(dir, err);
+                continue;
+            }
+        };
+        let path = entry.path();
+        if !is_blueprint_path(&path) && !path.is_dir() || is_hidden(&path) {
             continue;
         }
-        let path = entry.path();
         // metadata() follows symlinks, as ConfigMap mounts need.
-        let meta = std::fs::metadata(&path)?;
-        if meta.is_dir() {
-            walk(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext == "yaml" || ext == "yml")
-        {
-            out.push(path);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => walk(&path, out, depth + 1),
+            Ok(_) => out.push(path),
+            Err(err) => skip(&path, err),
         }
     }
-    Ok(())
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+}
+
+fn is_blueprint_path(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|ext| ext == "yaml" || ext == "yml")
 }
 
 /// Applies sources and remembers what it applied, so a re-scan applies only the files
@@ -134,16 +167,41 @@ impl Applier {
     }
 
     /// Applies every source whose content differs from what was last applied under
-    /// its key, and marks the keys that disappeared as orphaned.
-    pub async fn apply_changed(&mut self, sources: &[Source]) {
-        for source in sources {
-            let hash = hash_key(&source.text);
-            if self.applied.get(&source.key) == Some(&hash) {
-                continue;
+    /// its key, and marks the keys that disappeared as orphaned. A file refused while
+    /// another applied in the same pass is tried again (it may `!Find` what the other
+    /// made); one that failed on the database stays pending. Returns whether any
+    /// source is pending a retry.
+    pub async fn apply_changed(&mut self, sources: &[Source]) -> bool {
+        let mut pending: Vec<&Source> = sources
+            .iter()
+            .filter(|s| self.applied.get(&s.key) != Some(&hash_key(&s.text)))
+            .collect();
+        let mut retry_later = false;
+        loop {
+            let mut progressed = false;
+            let mut refused = Vec::new();
+            for source in pending {
+                let outcome = apply_source(&self.store, source, self.options).await;
+                match &outcome {
+                    Outcome::Applied(_) | Outcome::Disabled => {
+                        progressed = true;
+                        self.applied
+                            .insert(source.key.clone(), hash_key(&source.text));
+                    }
+                    Outcome::Failed(ApplyError::Invalid(_)) => refused.push(source),
+                    Outcome::Failed(ApplyError::Storage(_)) => retry_later = true,
+                }
+                log_outcome(source, &outcome);
             }
-            let outcome = apply_source(&self.store, source, self.options).await;
-            log_outcome(source, &outcome);
-            self.applied.insert(source.key.clone(), hash);
+            if !progressed || refused.is_empty() {
+                // What is still refused waits for an edit.
+                for source in refused {
+                    self.applied
+                        .insert(source.key.clone(), hash_key(&source.text));
+                }
+                break;
+            }
+            pending = refused;
         }
         let gone: Vec<String> = self
             .applied
@@ -158,6 +216,7 @@ impl Applier {
                 tracing::warn!(blueprint = %key, error = %err, "cannot record the removal");
             }
         }
+        retry_later
     }
 
     async fn mark_orphaned(&self, key: &str) -> Result<(), gatehouse_core::storage::StorageError> {
@@ -244,56 +303,82 @@ fn log_outcome(source: &Source, outcome: &Outcome) {
     }
 }
 
+/// How long to wait before trying again a file the database failed on.
+const RETRY: Duration = Duration::from_secs(30);
+
 /// Applies the sources of `dir` now, then again on every change until `stop`.
 pub async fn run(mut applier: Applier, dir: PathBuf, stop: Shutdown) {
-    match discover(&dir) {
-        Ok(sources) => applier.apply_changed(&sources).await,
-        Err(err) => {
-            tracing::error!(folder = %dir.display(), error = %err, "cannot read the blueprints folder")
-        }
-    }
-    if !dir.is_dir() {
+    // Watch before the first scan, so an edit made meanwhile is not missed.
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = if dir.is_dir() {
+        watch(&dir, events_tx)
+    } else {
         tracing::info!(
             folder = %dir.display(),
             "no blueprints folder; only the shipped defaults apply (set GATEHOUSE_BLUEPRINTS_DIR)"
         );
-        return;
-    }
-    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        // Every event only means "look again"; errors are reported the same way.
-        let _ = events_tx.send(event.map(|_| ()));
-    });
-    let mut watcher = match watcher {
-        Ok(watcher) => watcher,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot watch the blueprints folder; changes need a restart");
-            return;
-        }
+        None
     };
-    if let Err(err) = notify::Watcher::watch(&mut watcher, &dir, notify::RecursiveMode::Recursive) {
-        tracing::error!(folder = %dir.display(), error = %err, "cannot watch the blueprints folder; changes need a restart");
+    let mut pending = applier.apply_changed(&discover(&dir)).await;
+    let Some(_watcher) = watcher else {
+        while pending {
+            tokio::time::sleep(RETRY).await;
+            pending = applier.apply_changed(&discover(&dir)).await;
+        }
         return;
-    }
+    };
     tracing::info!(folder = %dir.display(), "watching blueprints");
     let stopped = stop.wait();
     tokio::pin!(stopped);
     loop {
+        let retry = async {
+            if pending {
+                tokio::time::sleep(RETRY).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             () = &mut stopped => return,
+            () = retry => {}
             event = events.recv() => {
-                match event {
-                    None => return,
-                    Some(Err(err)) => tracing::warn!(error = %err, "blueprint watcher"),
-                    Some(Ok(())) => {}
+                if event.is_none() {
+                    return;
                 }
                 // Wait for the folder to go quiet.
-                while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
-                match discover(&dir) {
-                    Ok(sources) => applier.apply_changed(&sources).await,
-                    Err(err) => tracing::error!(folder = %dir.display(), error = %err, "cannot read the blueprints folder"),
-                }
+                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, events.recv()).await {}
             }
         }
+        tracing::debug!(folder = %dir.display(), "rescanning blueprints");
+        pending = applier.apply_changed(&discover(&dir)).await;
     }
+}
+
+/// Starts watching `dir`; every change sends `()`, reads do not (each scan opens the
+/// files, and must not trigger the next). Hidden paths count: Kubernetes updates a
+/// mounted ConfigMap by swapping its `..data` link.
+fn watch(
+    dir: &Path,
+    events: tokio::sync::mpsc::UnboundedSender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let handler = move |event: notify::Result<notify::Event>| match event {
+        Ok(event) => {
+            if !matches!(event.kind, notify::EventKind::Access(_)) {
+                let _ = events.send(());
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "blueprint watcher"),
+    };
+    let mut watcher = match notify::recommended_watcher(handler) {
+        Ok(watcher) => watcher,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot watch the blueprints folder; changes need a restart");
+            return None;
+        }
+    };
+    if let Err(err) = notify::Watcher::watch(&mut watcher, dir, notify::RecursiveMode::Recursive) {
+        tracing::error!(folder = %dir.display(), error = %err, "cannot watch the blueprints folder; changes need a restart");
+        return None;
+    }
+    Some(watcher)
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_config::settings::DatabaseUrl;
 use gatehouse_core::storage::blueprint_instances::{self, InstanceStatus};
-use gatehouse_core::storage::{Store, brands, groups};
+use gatehouse_core::storage::{Store, brands, groups, users};
 
 use crate::harness::{self, Server};
 
@@ -63,13 +63,33 @@ async fn a_running_server_applies_its_folder_and_follows_edits_errors_and_remova
     let folder = data.path().join("blueprints");
     std::fs::create_dir_all(folder.join("default")).unwrap();
     std::fs::write(folder.join("groups.yaml"), group_blueprint(1)).unwrap();
+    // Sorted first, but needs the group groups.yaml makes: applied on a second pass.
+    std::fs::write(
+        folder.join("000-member.yaml"),
+        "version: 1\nentries:\n  - model: gatehouse_core.user\n    identifiers: {username: watcher}\n    attrs:\n      groups: [!Find [gatehouse_core.group, [name, Watchers]]]\n",
+    )
+    .unwrap();
+    // A file that cannot be read is skipped; the others still apply.
+    std::fs::write(folder.join("latin1.yaml"), b"name: caf\xe9\n").unwrap();
     // An empty file over a shipped default disables it.
     std::fs::write(folder.join("default/default-brand.yaml"), "").unwrap();
 
-    let server = Server::start(data.path(), &[]);
+    let server = Server::start(data.path(), &[("GATEHOUSE_LOG_LEVEL", "debug")]);
     let store = open(data.path()).await;
     let version = eventually(&server, "the first apply", || watchers_version(&store)).await;
     assert_eq!(version, 1);
+    let member = eventually(&server, "the second pass", || async {
+        let mut db = store.acquire().await.ok()?;
+        let user = users::find_by_username(&mut db, "watcher").await.ok()??;
+        let groups = groups::groups_of_user(&mut db, user.id).await.ok()?;
+        groups.into_iter().next()
+    })
+    .await;
+    assert_eq!(member.name, "Watchers");
+    assert!(
+        server.log_text().contains("latin1.yaml"),
+        "the unreadable file is named"
+    );
     let mut db = store.acquire().await.unwrap();
     assert!(
         brands::list(&mut db).await.unwrap().is_empty(),
@@ -129,6 +149,16 @@ async fn a_running_server_applies_its_folder_and_follows_edits_errors_and_remova
     })
     .await;
     assert_eq!(brand.domain, "gatehouse-default");
+
+    // Scans read the files; reading must not look like a change (no endless rescans).
+    let rescans = || server.log_text().matches("rescanning blueprints").count();
+    let before = rescans();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        rescans(),
+        before,
+        "the folder was rescanned with nothing changed"
+    );
     store.close().await;
     assert!(server.stop().success());
 }
