@@ -1,6 +1,6 @@
 //! The settings of each kind of stage, policy, provider and property mapping, as they
 //! appear in a blueprint's `attrs` (beside the common fields such as `name`) and as
-//! the engine reads them from storage.
+//! the engine reads them from storage. References to other objects are UUIDs.
 //!
 //! Every type refuses unknown fields and fills missing ones with the defaults
 //! authentik uses where the concept is the same. A reference to another object is

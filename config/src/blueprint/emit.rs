@@ -34,7 +34,17 @@ pub fn to_yaml(blueprint: &Blueprint) -> String {
     }
     out.push_str("entries:\n");
     for entry in &blueprint.entries {
-        let _ = writeln!(out, "  - model: {}", entry.model);
+        let model = if entry
+            .model
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+            && entry.model.starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            entry.model.clone()
+        } else {
+            quote(&entry.model)
+        };
+        let _ = writeln!(out, "  - model: {model}");
         if let Some(id) = &entry.id {
             let _ = writeln!(out, "    id: {}", quote(id));
         }
@@ -114,6 +124,8 @@ fn inline(value: &Value) -> String {
         ValueKind::Null => "null".into(),
         ValueKind::Bool(b) => b.to_string(),
         ValueKind::Int(i) => i.to_string(),
+        ValueKind::Float(f) if f.is_nan() => ".nan".into(),
+        ValueKind::Float(f) if f.is_infinite() => if *f > 0.0 { ".inf" } else { "-.inf" }.into(),
         ValueKind::Float(f) => {
             let text = format!("{f:?}");
             if text.contains(['.', 'e', 'E']) {

@@ -1,6 +1,7 @@
 //! Settings of the provider kinds, of property mappings and of outposts.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::TimeDelta;
 use super::duration::constant;
@@ -77,7 +78,7 @@ pub struct OAuth2Provider {
     /// Where the authorization endpoint may send the browser back to.
     pub redirect_uris: Vec<RedirectUri>,
     /// Certificate key pair that signs ID tokens.
-    pub signing_key: Option<String>,
+    pub signing_key: Option<Uuid>,
     /// Lifetime of authorization codes.
     pub access_code_validity: TimeDelta,
     /// Lifetime of access tokens.

@@ -1,6 +1,7 @@
 //! Settings of the stage kinds.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use super::TimeDelta;
 use super::duration::constant;
@@ -22,7 +23,7 @@ pub struct IdentificationStage {
     /// Which user fields the typed value is matched against.
     pub user_fields: Vec<UserField>,
     /// A password stage whose field is shown on the same page.
-    pub password_stage: Option<String>,
+    pub password_stage: Option<Uuid>,
     /// Match ignoring case.
     pub case_insensitive_matching: bool,
     /// Go on to the next stage even when no user matches, so that nobody can learn
@@ -31,9 +32,9 @@ pub struct IdentificationStage {
     /// Show the matched user's name on the following stages.
     pub show_matched_user: bool,
     /// Flow linked as "Sign up".
-    pub enrollment_flow: Option<String>,
+    pub enrollment_flow: Option<Uuid>,
     /// Flow linked as "Forgot password?".
-    pub recovery_flow: Option<String>,
+    pub recovery_flow: Option<Uuid>,
 }
 
 impl Default for IdentificationStage {
@@ -124,7 +125,7 @@ pub struct RedirectStage {
     /// The URL, in static mode.
     pub target_static: String,
     /// The flow, in flow mode.
-    pub target_flow: Option<String>,
+    pub target_flow: Option<Uuid>,
     /// Carry the flow context into the next flow.
     pub keep_context: bool,
 }

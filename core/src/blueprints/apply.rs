@@ -241,6 +241,45 @@ impl Session<'_> {
         }
     }
 
+    /// References inside a kind's settings have no foreign key: check each names a
+    /// stored flow, stage or certificate pair.
+    async fn check_settings_references(
+        &mut self,
+        model: Model,
+        fields: &Fields,
+    ) -> Result<Option<FieldError>, StorageError> {
+        let (Model::Stage(kind)
+        | Model::Policy(kind)
+        | Model::Provider(kind)
+        | Model::PropertyMapping(kind)) = model
+        else {
+            return Ok(None);
+        };
+        let candidates: Vec<Model> = Model::all()
+            .into_iter()
+            .filter(|m| matches!(m, Model::Flow | Model::Stage(_) | Model::CertificateKeyPair))
+            .collect();
+        for field in kind.references {
+            let Some(Json::String(id)) = fields.get(*field) else {
+                continue;
+            };
+            let mut found = false;
+            for candidate in &candidates {
+                if self.objects(*candidate).await?.positions.contains_key(id) {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Ok(Some(FieldError {
+                    path: (*field).to_owned(),
+                    message: format!("{id} is not a stored object"),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
     fn eval_error(&mut self, file: &str, entry: Option<usize>, e: EvalError) -> ApplyError {
         if let Some(err) = self.failed.take() {
             return ApplyError::Storage(err);
@@ -443,7 +482,7 @@ async fn apply_entry<E: Environment + Sync>(
     };
     let query: Vec<(String, Json)> = lookup
         .iter()
-        .map(|(k, v, _)| (k.clone(), v.clone()))
+        .map(|(k, v, _)| (k.clone(), canonical_ids(v)))
         .collect();
     let existing = if query.is_empty() {
         None
@@ -492,6 +531,15 @@ async fn apply_entry<E: Environment + Sync>(
         }
         fields
     };
+    if existing.is_none()
+        && entry.state != EntryState::Absent
+        && let Some((_, pk, pos)) = identifiers.iter().find(|(k, _, _)| k == "pk")
+    {
+        return Err(invalid(
+            *pos,
+            format!("pk {pk} matches nothing; `pk` can only find objects that exist"),
+        ));
+    }
     let object = match (entry.state, existing) {
         (EntryState::Absent, None) => {
             change.action = Action::AlreadyAbsent;
@@ -514,6 +562,10 @@ async fn apply_entry<E: Environment + Sync>(
             let fields = model
                 .normalize(overlay(Fields::new()), None, &options.write)
                 .map_err(field_error)?;
+            session
+                .check_settings_references(model, &fields)
+                .await?
+                .map_or(Ok(()), |e| Err(field_error(e)))?;
             let id = model
                 .create(session.tx, &fields, now)
                 .await
@@ -527,6 +579,10 @@ async fn apply_entry<E: Environment + Sync>(
             let fields = model
                 .normalize(overlay(found.fields.clone()), Some(&found), &options.write)
                 .map_err(field_error)?;
+            session
+                .check_settings_references(model, &fields)
+                .await?
+                .map_or(Ok(()), |e| Err(field_error(e)))?;
             let changed: Vec<String> = fields
                 .iter()
                 .filter(|(k, v)| found.fields.get(*k) != Some(*v))
@@ -568,9 +624,40 @@ async fn evaluate_pairs<E: Environment + Sync>(
         let evaluated = evaluate(value, scope, session)
             .await
             .map_err(|e| session.eval_error(file, Some(entry.index), e))?;
+        if contains_nul(&evaluated) {
+            return Err(ApplyError::Invalid(BlueprintError {
+                file: file.to_owned(),
+                pos: value.pos,
+                entry: Some(entry.index),
+                message: "text cannot contain the NUL character".into(),
+            }));
+        }
         out.push((key.clone(), evaluated, value.pos));
     }
     Ok(out)
+}
+
+/// Whether any string (or key) in `value` holds a NUL, which PostgreSQL cannot store.
+fn contains_nul(value: &Json) -> bool {
+    match value {
+        Json::String(s) => s.contains('\0'),
+        Json::Array(items) => items.iter().any(contains_nul),
+        Json::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        Json::Null | Json::Bool(_) | Json::Number(_) => false,
+    }
+}
+
+/// `value` with every string that is a UUID in its stored form (lower case,
+/// hyphenated), so an id written in capitals still finds its object.
+fn canonical_ids(value: &Json) -> Json {
+    match value {
+        Json::String(s) => match uuid::Uuid::parse_str(s) {
+            Ok(id) => Json::String(id.hyphenated().to_string()),
+            Err(_) => value.clone(),
+        },
+        Json::Array(items) => Json::Array(items.iter().map(canonical_ids).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The object's natural key as people read it: `"akadmin"`, `slug=default-login`.
@@ -643,22 +730,36 @@ fn dependency_order(file: &str, entries: &[Entry]) -> Result<Vec<usize>, Bluepri
         }
         deps.push(mine);
     }
+    // Kahn's algorithm, always taking the lowest ready index: file order where the
+    // references allow it.
+    let mut waiting: Vec<usize> = deps.iter().map(BTreeMap::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); entries.len()];
+    for (i, mine) in deps.iter().enumerate() {
+        for dep in mine.keys() {
+            if let Some(list) = dependents.get_mut(*dep) {
+                list.push(i);
+            }
+        }
+    }
+    let mut ready: BTreeSet<usize> = (0..entries.len())
+        .filter(|i| waiting.get(*i) == Some(&0))
+        .collect();
     let mut done: BTreeSet<usize> = BTreeSet::new();
     let mut order = Vec::with_capacity(entries.len());
-    while order.len() < entries.len() {
-        let next = (0..entries.len()).find(|i| {
-            !done.contains(i)
-                && deps
-                    .get(*i)
-                    .is_some_and(|d| d.keys().all(|dep| done.contains(dep)))
-        });
-        match next {
-            Some(i) => {
-                done.insert(i);
-                order.push(i);
+    while let Some(i) = ready.pop_first() {
+        done.insert(i);
+        order.push(i);
+        for dependent in dependents.get(i).into_iter().flatten() {
+            if let Some(count) = waiting.get_mut(*dependent) {
+                *count -= 1;
+                if *count == 0 {
+                    ready.insert(*dependent);
+                }
             }
-            None => return Err(cycle_error(file, entries, &deps, &done)),
         }
+    }
+    if order.len() < entries.len() {
+        return Err(cycle_error(file, entries, &deps, &done));
     }
     Ok(order)
 }

@@ -4,6 +4,10 @@
 //! rather than database ids, so exporting the instance the blueprint was applied to
 //! gives the same text again.
 //!
+//! Objects alike in every natural key (two equal policy bindings, which the database
+//! allows) export under distinct entry ids (`…#2`); applied elsewhere they are one
+//! object, since their identifiers cannot tell them apart.
+//!
 //! An export contains what is needed to recreate the objects, secrets included:
 //! password hashes, token hashes and certificate private keys. Treat it as a secret.
 
@@ -53,8 +57,16 @@ pub async fn export(store: &Store, scope: &ExportScope) -> Result<Blueprint, Exp
     // Entry ids in registry order: what an entry's natural key refers to comes
     // earlier, so its entry id is known.
     let mut entry_ids: HashMap<&str, String> = HashMap::new();
-    for (model, object) in &all {
-        let id = entry_id(*model, object, &entry_ids);
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    for (model, object) in sorted_within_models(&all) {
+        let mut id = entry_id(model, object, &entry_ids);
+        // Objects alike in every natural key (two equal policy bindings) get a suffix;
+        // they are sorted by their fields, so the suffixes do not depend on ids.
+        let seen = taken.entry(id.clone()).or_insert(0);
+        *seen += 1;
+        if *seen > 1 {
+            id = format!("{id}#{seen}");
+        }
         entry_ids.insert(object.id.as_str(), id);
     }
     let convert = Converter {
@@ -113,6 +125,22 @@ pub async fn export(store: &Store, scope: &ExportScope) -> Result<Blueprint, Exp
         context: Default::default(),
         entries,
     })
+}
+
+/// The objects in registry order, and within a model by natural key and then fields,
+/// so that the order does not depend on database ids.
+fn sorted_within_models(all: &[(Model, Object)]) -> Vec<(Model, &Object)> {
+    let mut out: Vec<(Model, &Object)> = Vec::with_capacity(all.len());
+    for model in Model::all() {
+        let mut objects: Vec<&Object> = all
+            .iter()
+            .filter(|(m, _)| *m == model)
+            .map(|(_, o)| o)
+            .collect();
+        objects.sort_by_cached_key(|o| Json::Object(o.fields.clone()).to_string());
+        out.extend(objects.into_iter().map(|o| (model, o)));
+    }
+    out
 }
 
 /// The ids of the objects in `scope`.

@@ -80,3 +80,20 @@ fn strip(pairs: &[(String, Value)]) -> String {
     }
     text
 }
+
+#[test]
+fn infinities_and_odd_model_names_round_trip() {
+    let text = "version: 1\nentries:\n  - model: \"odd model #1\"\n    identifiers: {a: .inf, b: -.inf, c: 1e999}\n";
+    let parsed = parse("s.yaml", text).unwrap().unwrap();
+    let emitted = to_yaml(&parsed);
+    let again = parse("e.yaml", &emitted).unwrap().unwrap();
+    assert_eq!(again.entries[0].model, "odd model #1");
+    assert_eq!(
+        strip(&again.entries[0].identifiers),
+        strip(&parsed.entries[0].identifiers)
+    );
+    assert!(
+        emitted.contains("a: .inf\n") && emitted.contains("b: -.inf\n"),
+        "{emitted}"
+    );
+}

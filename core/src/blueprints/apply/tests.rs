@@ -608,3 +608,55 @@ storage_test!(
         assert_ne!(a.wrote_anything(), b.wrote_anything());
     }
 );
+
+storage_test!(
+    ids_in_capitals_pk_nul_and_dangling_settings_references,
+    |store| {
+        run(&store, "sink.yaml", &kitchen_sink()).await.unwrap();
+        let mut db = store.acquire().await.unwrap();
+        let admins = crate::storage::groups::find_by_name(&mut db, "Admins")
+            .await
+            .unwrap()
+            .unwrap();
+        drop(db);
+        let upper = admins.id.to_string().to_uppercase();
+        let text = format!(
+            "version: 1\nentries:\n  - model: gatehouse_core.group\n    identifiers: {{pk: \"{upper}\"}}\n    attrs: {{is_superuser: true}}\n"
+        );
+        let report = run(&store, "u.yaml", &text).await.unwrap();
+        assert_eq!(report.changes[0].action, Action::Unchanged);
+
+        let missing = "version: 1\nentries:\n  - model: gatehouse_core.group\n    identifiers: {pk: 3b0c1f6e-2f7e-4c3e-9a39-0d6f8a3c1e11}\n    attrs: {name: Ghost}\n";
+        let err = run(&store, "pk.yaml", missing)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("pk.yaml:4:23: entry 0: pk \"3b0c1f6e"),
+            "{err}"
+        );
+
+        let nul = "version: 1\nentries:\n  - model: gatehouse_core.group\n    identifiers: {name: \"a\\0b\"}\n";
+        let err = run(&store, "nul.yaml", nul).await.unwrap_err().to_string();
+        assert!(
+            err.contains("nul.yaml:4:25: entry 0: text cannot contain the NUL character"),
+            "{err}"
+        );
+
+        let dangling = "version: 1\nentries:\n  - model: gatehouse_stages_identification.identificationstage\n    identifiers: {name: lost}\n    attrs:\n      password_stage: 3b0c1f6e-2f7e-4c3e-9a39-0d6f8a3c1e11\n";
+        let err = run(&store, "d.yaml", dangling)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+        err.starts_with("d.yaml:6:23: entry 0: password_stage: 3b0c1f6e-2f7e-4c3e-9a39-0d6f8a3c1e11 is not a stored object"),
+        "{err}"
+    );
+        let named = dangling.replace("3b0c1f6e-2f7e-4c3e-9a39-0d6f8a3c1e11", "login-password");
+        let err = run(&store, "n.yaml", &named).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with("n.yaml:6:23: entry 0: password_stage: "),
+            "{err}"
+        );
+    }
+);

@@ -94,3 +94,47 @@ storage_test!(
         ));
     }
 );
+
+storage_test!(identical_bindings_export_under_distinct_ids, |store| {
+    apply_text(&store, "sink.yaml", &kitchen_sink()).await;
+    // The same binding twice (the API can make that; bindings have no unique key).
+    let mut db = store.acquire().await.unwrap();
+    let app = crate::storage::applications::find_by_slug(&mut db, "prometheus")
+        .await
+        .unwrap()
+        .unwrap();
+    let group = crate::storage::groups::find_by_name(&mut db, "Admins")
+        .await
+        .unwrap()
+        .unwrap();
+    crate::storage::policies::create_binding(
+        &mut db,
+        crate::storage::policies::NewPolicyBinding::new(
+            crate::storage::policies::BindingTarget::Application(app.id),
+            crate::storage::policies::PolicyBindingSubject::Group(group.id),
+            0,
+        ),
+    )
+    .await
+    .unwrap();
+    drop(db);
+    let first = export_text(&store, &ExportScope::All).await;
+    let parsed = parse("export.yaml", &first).unwrap_or_else(|e| panic!("{e}"));
+    assert!(parsed.is_some());
+    assert!(first.contains("#2\""), "{first}");
+    // Alike in every identifier, the two are one object to a blueprint: a fresh
+    // instance gets the binding once, and exports stay stable from there.
+    let fresh: TestStore = crate::storage::testing::sqlite().await;
+    apply_text(&fresh, "export.yaml", &first).await;
+    let second = export_text(&fresh, &ExportScope::All).await;
+    assert!(!second.contains("#2\""), "{second}");
+    assert_eq!(
+        second
+            .matches("policybinding:application:prometheus")
+            .count(),
+        1
+    );
+    let again: TestStore = crate::storage::testing::sqlite().await;
+    apply_text(&again, "export.yaml", &second).await;
+    assert_eq!(export_text(&again, &ExportScope::All).await, second);
+});
