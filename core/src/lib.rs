@@ -8,6 +8,8 @@
 pub mod blueprints;
 pub mod bootstrap;
 pub mod ids;
+#[cfg(feature = "storage")]
+pub mod policies;
 pub mod secrets;
 #[cfg(feature = "storage")]
 pub mod storage;

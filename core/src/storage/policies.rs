@@ -15,8 +15,8 @@ use crate::text_enum::text_enum;
 mod bindings;
 
 pub use bindings::{
-    BindingTarget, NewPolicyBinding, PolicyBinding, PolicyBindingSubject, bindings_of_target,
-    create_binding, delete_binding, list_bindings, update_binding,
+    BindingTarget, DEFAULT_TIMEOUT_MS, NewPolicyBinding, PolicyBinding, PolicyBindingSubject,
+    bindings_of_target, create_binding, delete_binding, list_bindings, update_binding,
 };
 
 text_enum!(
