@@ -7,6 +7,8 @@
 
 pub mod blueprints;
 pub mod bootstrap;
+#[cfg(feature = "storage")]
+pub mod flows;
 pub mod ids;
 #[cfg(feature = "storage")]
 pub mod policies;

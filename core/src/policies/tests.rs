@@ -58,7 +58,11 @@ fn group_and_user_bindings_with_negate_and_modes() {
 fn a_policy_binding_yields_its_failure_result_until_policies_are_evaluated() {
     let subject = Subject::default();
     let closed = binding(PolicyBindingSubject::Policy(PolicyId::new()), 0);
-    let decision = decide(&[closed.clone()], PolicyEngineMode::All, &subject);
+    let decision = decide(
+        std::slice::from_ref(&closed),
+        PolicyEngineMode::All,
+        &subject,
+    );
     assert!(!decision.passing);
     assert_eq!(decision.messages.len(), 1);
     let mut open = closed;

@@ -1,0 +1,108 @@
+//! The flow engine: a flow's stage bindings become a plan kept in a flow session; each
+//! request shows the current stage's challenge or takes its answer. The same engine
+//! serves the HTML pages and the JSON executor; this module knows nothing of HTTP.
+//!
+//! A run starts with [`executor::run`]: it finds (or starts) the flow session named by
+//! the caller's flow cookie key, plans the flow if needed (flow policies, stage
+//! bindings with `evaluate_on_plan`), then lets the current stage answer. Answers that
+//! complete the last stage end the flow with a redirect to where the user was going.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::ids::{StageBindingId, StageId, UserId};
+use crate::secrets::PasswordCost;
+
+pub mod challenge;
+pub mod executor;
+mod stages;
+
+pub use challenge::Challenge;
+
+/// One planned step: a stage binding and its stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// The binding (its policies and options).
+    pub binding: StageBindingId,
+    /// The stage.
+    pub stage: StageId,
+}
+
+/// Everything a flow run carries between requests, stored as JSON in the flow session.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlowState {
+    /// The steps, in order.
+    pub plan: Vec<Step>,
+    /// Index of the current step.
+    pub position: usize,
+    /// The user the flow is about, once identified.
+    pub pending_user: Option<UserId>,
+    /// What the user typed to identify, kept when no user matched so that the next
+    /// stages behave as if one had (no user enumeration).
+    pub pending_identifier: Option<String>,
+    /// Wrong answers on the current stage.
+    pub attempts: u32,
+    /// Where to send the user when the flow completes (already checked).
+    pub next: Option<String>,
+    /// How the user proved who they are (`pwd`), for the session and `amr`.
+    pub auth_methods: Vec<String>,
+    /// "Stay signed in" was ticked.
+    pub remember_me: bool,
+}
+
+/// What the engine needs to know about the request.
+#[derive(Debug, Clone)]
+pub struct RequestInfo {
+    /// The user of the core session the request carries, if any.
+    pub session_user: Option<UserId>,
+    /// The core session's cookie key, if any (for logout).
+    pub session_key: Option<String>,
+    /// Client address.
+    pub client_ip: String,
+    /// `User-Agent`.
+    pub user_agent: String,
+    /// Where to go after the flow, already checked against open redirects.
+    pub next: Option<String>,
+    /// The time of the request.
+    pub now: Timestamp,
+    /// argon2id cost of new password hashes.
+    pub password_cost: PasswordCost,
+}
+
+/// What the caller must do besides showing the challenge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Set the flow cookie to this key (a new flow session started).
+    pub set_flow_key: Option<String>,
+    /// Clear the flow cookie (the flow ended).
+    pub clear_flow_key: bool,
+    /// Set the core session cookie: its key, and until when the browser should keep
+    /// it (`None`: until the browser closes).
+    pub login: Option<(String, Option<Timestamp>)>,
+    /// Clear the core session cookie.
+    pub logout: bool,
+}
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// What to show (or where to go).
+    pub challenge: Challenge,
+    /// Cookies to set or clear.
+    pub effects: Effects,
+}
+
+/// Why a flow could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    /// No flow has this slug.
+    #[error("no flow has the slug {0:?}")]
+    UnknownFlow(String),
+    /// The database failed.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    /// A password could not be hashed (the system's randomness failed).
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}

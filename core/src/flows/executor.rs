@@ -1,0 +1,293 @@
+//! One request to a flow: find or start the flow session, plan, run stages until one
+//! has something to show, save.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value as Json};
+
+use super::challenge::{Challenge, FlowInfo};
+use super::stages::{self, Context, StageResult};
+use super::{Effects, FlowError, FlowState, Outcome, RequestInfo, Step};
+use crate::Timestamp;
+use crate::ids::UserId;
+use crate::policies::{Subject, decide};
+use crate::secrets::{hash_key, random_key};
+use crate::storage::flow_sessions::{self, FlowSession};
+use crate::storage::flows::{self, Flow, FlowAuthentication};
+use crate::storage::policies::{self, BindingTarget};
+use crate::storage::{Store, Tx, groups};
+
+/// How long a flow may sit between two answers before it starts over.
+const FLOW_TTL: time::Duration = time::Duration::minutes(30);
+
+/// Runs flow `slug` for one request. `flow_key` is the flow cookie's value; `answer`
+/// the submitted form or JSON body (`None` shows the current challenge).
+pub async fn run(
+    store: &Store,
+    slug: &str,
+    flow_key: Option<&str>,
+    answer: Option<&Map<String, Json>>,
+    request: &RequestInfo,
+) -> Result<Outcome, FlowError> {
+    let mut tx = store.begin().await?;
+    let outcome = run_in(&mut tx, slug, flow_key, answer, request).await;
+    match outcome {
+        Ok(outcome) => {
+            tx.commit().await?;
+            Ok(outcome)
+        }
+        Err(err) => {
+            tx.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+async fn subject(tx: &mut Tx, user: Option<UserId>) -> Result<(Subject, bool), FlowError> {
+    let Some(id) = user else {
+        return Ok((Subject::default(), false));
+    };
+    let groups = groups::groups_of_user_with_ancestors(tx, id).await?;
+    let superuser = groups.iter().any(|g| g.is_superuser);
+    Ok((
+        Subject {
+            user: Some(id),
+            groups: groups.into_iter().map(|g| g.id).collect::<HashSet<_>>(),
+        },
+        superuser,
+    ))
+}
+
+fn flow_info(flow: &Flow) -> FlowInfo {
+    FlowInfo {
+        title: if flow.title.is_empty() {
+            flow.name.clone()
+        } else {
+            flow.title.clone()
+        },
+        slug: flow.slug.clone(),
+    }
+}
+
+fn denied(flow: &Flow, message: impl Into<String>) -> Challenge {
+    Challenge::AccessDenied {
+        flow_info: flow_info(flow),
+        error_message: message.into(),
+    }
+}
+
+async fn run_in(
+    tx: &mut Tx,
+    slug: &str,
+    flow_key: Option<&str>,
+    mut answer: Option<&Map<String, Json>>,
+    request: &RequestInfo,
+) -> Result<Outcome, FlowError> {
+    let flow = flows::find_by_slug(tx, slug)
+        .await?
+        .ok_or_else(|| FlowError::UnknownFlow(slug.to_owned()))?;
+    let now = request.now;
+    let mut effects = Effects::default();
+    let (session_subject, superuser) = subject(tx, request.session_user).await?;
+    match flow.authentication {
+        FlowAuthentication::None => {}
+        FlowAuthentication::RequireAuthenticated if request.session_user.is_none() => {
+            return Ok(done(denied(&flow, "You need to sign in first."), effects));
+        }
+        FlowAuthentication::RequireUnauthenticated if request.session_user.is_some() => {
+            // Already signed in: nothing to do here, go on.
+            let to = request.next.clone().unwrap_or_else(|| "/".into());
+            return Ok(done(Challenge::Redirect { to }, effects));
+        }
+        FlowAuthentication::RequireSuperuser if !superuser => {
+            return Ok(done(
+                denied(&flow, "Only administrators may use this."),
+                effects,
+            ));
+        }
+        FlowAuthentication::RequireOutpost => {
+            return Ok(done(denied(&flow, "This flow is for outposts."), effects));
+        }
+        _ => {}
+    }
+
+    let existing = match flow_key {
+        Some(key) => flow_sessions::find_active(tx, &hash_key(key), flow.id, now).await?,
+        None => None,
+    };
+    let (session, mut state) = match existing {
+        Some(session) => {
+            let state: FlowState =
+                serde_json::from_value(session.state.clone()).unwrap_or_default();
+            (session, state)
+        }
+        None => {
+            // A fresh start: an answer meant for a session that expired is not applied.
+            answer = None;
+            let state = match plan(tx, &flow, &session_subject, request).await? {
+                Ok(state) => state,
+                Err(messages) => {
+                    return Ok(done(denied(&flow, messages.join(" ")), effects));
+                }
+            };
+            let key = random_key()?;
+            let session = flow_sessions::create(
+                tx,
+                hash_key(&key),
+                flow.id,
+                serde_json::to_value(&state).unwrap_or_default(),
+                now,
+                now + FLOW_TTL,
+            )
+            .await?;
+            effects.set_flow_key = Some(key);
+            (session, state)
+        }
+    };
+    let info = flow_info(&flow);
+    let mut restart_message: Option<String> = None;
+    loop {
+        let Some(step) = state.plan.get(state.position).cloned() else {
+            // Every stage is done.
+            flow_sessions::delete(tx, session.id).await?;
+            effects.clear_flow_key = true;
+            let to = state.next.clone().unwrap_or_else(|| "/".into());
+            return Ok(Outcome {
+                challenge: Challenge::Redirect { to },
+                effects,
+            });
+        };
+        let (Some(binding), Some(stage)) = (
+            flows::get_binding(tx, step.binding).await?,
+            crate::storage::stages::get(tx, step.stage).await?,
+        ) else {
+            // The flow was edited under this run: skip what no longer exists.
+            state.position += 1;
+            continue;
+        };
+        if binding.re_evaluate_policies {
+            let user = state.pending_user.or(request.session_user);
+            let (subject, _) = subject(tx, user).await?;
+            let bindings =
+                policies::bindings_of_target(tx, BindingTarget::StageBinding(binding.id)).await?;
+            if !decide(&bindings, binding.policy_engine_mode, &subject).passing {
+                state.position += 1;
+                answer = None;
+                continue;
+            }
+        }
+        let ctx = Context {
+            tx: &mut *tx,
+            state: &mut state,
+            request,
+            flow_info: &info,
+            answer,
+            effects: &mut effects,
+        };
+        match stages::run(&stage, ctx).await? {
+            StageResult::Show(mut challenge) => {
+                if let (
+                    Some(message),
+                    Challenge::Identification {
+                        response_errors, ..
+                    },
+                ) = (restart_message.take(), &mut challenge)
+                {
+                    *response_errors = Challenge::form_error(&message);
+                }
+                save(tx, &session, &state, now).await?;
+                return Ok(Outcome { challenge, effects });
+            }
+            StageResult::Done => {
+                state.position += 1;
+                state.attempts = 0;
+                answer = None;
+            }
+            StageResult::Deny(message) => {
+                flow_sessions::delete(tx, session.id).await?;
+                effects.clear_flow_key = true;
+                return Ok(Outcome {
+                    challenge: denied(&flow, message),
+                    effects,
+                });
+            }
+            StageResult::Redirect(to) => {
+                flow_sessions::delete(tx, session.id).await?;
+                effects.clear_flow_key = true;
+                return Ok(Outcome {
+                    challenge: Challenge::Redirect { to },
+                    effects,
+                });
+            }
+            StageResult::Restart(message) => {
+                let next = state.next.clone();
+                state = match plan(tx, &flow, &session_subject, request).await? {
+                    Ok(fresh) => fresh,
+                    Err(messages) => {
+                        return Ok(done(denied(&flow, messages.join(" ")), effects));
+                    }
+                };
+                state.next = next;
+                restart_message = Some(message);
+                answer = None;
+            }
+        }
+    }
+}
+
+fn done(challenge: Challenge, effects: Effects) -> Outcome {
+    Outcome { challenge, effects }
+}
+
+async fn save(
+    tx: &mut Tx,
+    session: &FlowSession,
+    state: &FlowState,
+    now: Timestamp,
+) -> Result<(), FlowError> {
+    let json = serde_json::to_value(state).unwrap_or_default();
+    flow_sessions::save_state(tx, session.id, &json, now, now + FLOW_TTL).await?;
+    Ok(())
+}
+
+/// The plan of `flow` for `subject`: the flow's own policies must pass, and stage
+/// bindings with `evaluate_on_plan` are kept only when theirs pass. `Err` carries the
+/// messages of a flow the subject may not run.
+async fn plan(
+    tx: &mut Tx,
+    flow: &Flow,
+    subject: &Subject,
+    request: &RequestInfo,
+) -> Result<Result<FlowState, Vec<String>>, FlowError> {
+    let flow_bindings = policies::bindings_of_target(tx, BindingTarget::Flow(flow.id)).await?;
+    let decision = decide(&flow_bindings, flow.policy_engine_mode, subject);
+    if !decision.passing {
+        let mut messages = decision.messages;
+        if messages.is_empty() {
+            messages.push("You may not use this flow.".into());
+        }
+        return Ok(Err(messages));
+    }
+    let mut steps = Vec::new();
+    for binding in flows::bindings_of_flow(tx, flow.id).await? {
+        if binding.evaluate_on_plan {
+            let bindings =
+                policies::bindings_of_target(tx, BindingTarget::StageBinding(binding.id)).await?;
+            if !decide(&bindings, binding.policy_engine_mode, subject).passing {
+                continue;
+            }
+        }
+        steps.push(Step {
+            binding: binding.id,
+            stage: binding.stage_id,
+        });
+    }
+    Ok(Ok(FlowState {
+        plan: steps,
+        next: request.next.clone(),
+        ..FlowState::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,305 @@
+use std::collections::BTreeMap;
+
+use gatehouse_config::blueprint::parse;
+use serde_json::{Map, Value as Json, json};
+
+use super::*;
+use crate::blueprints::apply::{ApplyOptions, apply};
+use crate::blueprints::models::WriteOptions;
+use crate::secrets::PasswordCost;
+use crate::storage::sessions;
+use crate::storage::testing::{storage_test, t0};
+
+const CHEAP: PasswordCost = PasswordCost {
+    memory_kib: 1024,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// A login flow (identification with inline password, then login), a two-step one
+/// (identification, password, login), a logout flow, and users.
+const SETUP: &str = "version: 1
+entries:
+  - model: gatehouse_core.group
+    id: admins
+    identifiers: {name: Admins}
+  - model: gatehouse_core.user
+    identifiers: {username: alice}
+    attrs: {email: alice@example.org, password: right-password, groups: [!KeyOf admins]}
+  - model: gatehouse_core.user
+    identifiers: {username: mallory}
+    attrs: {password: right-password, is_active: false}
+  - model: gatehouse_stages_password.passwordstage
+    id: password
+    identifiers: {name: password}
+    attrs: {failed_attempts_before_cancel: 3}
+  - model: gatehouse_stages_identification.identificationstage
+    id: ident-inline
+    identifiers: {name: ident-inline}
+    attrs: {password_stage: !KeyOf password}
+  - model: gatehouse_stages_identification.identificationstage
+    id: ident
+    identifiers: {name: ident}
+  - model: gatehouse_stages_user_login.userloginstage
+    id: login
+    identifiers: {name: login}
+  - model: gatehouse_stages_user_logout.userlogoutstage
+    id: logout
+    identifiers: {name: logout}
+  - model: gatehouse_stages_deny.denystage
+    id: deny-admins
+    identifiers: {name: deny-admins}
+    attrs: {deny_message: No admins here}
+  - model: gatehouse_flows.flow
+    id: one-page
+    identifiers: {slug: one-page}
+    attrs: {name: One page, designation: authentication}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf one-page, stage: !KeyOf ident-inline, order: 10}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf one-page, stage: !KeyOf login, order: 100}
+  - model: gatehouse_flows.flow
+    id: two-step
+    identifiers: {slug: two-step}
+    attrs: {name: Two steps, title: Sign in, designation: authentication}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf two-step, stage: !KeyOf ident, order: 10}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf two-step, stage: !KeyOf password, order: 20}
+  - model: gatehouse_flows.flowstagebinding
+    id: deny-binding
+    identifiers: {target: !KeyOf two-step, stage: !KeyOf deny-admins, order: 30}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf deny-binding, group: !KeyOf admins, order: 0}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf two-step, stage: !KeyOf login, order: 100}
+  - model: gatehouse_flows.flow
+    id: signout
+    identifiers: {slug: signout}
+    attrs: {name: Sign out, designation: invalidation, authentication: require_authenticated}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf signout, stage: !KeyOf logout, order: 0}
+";
+
+async fn setup(store: &Store) {
+    let blueprint = parse("setup.yaml", SETUP).unwrap().unwrap();
+    let env: BTreeMap<String, String> = BTreeMap::new();
+    let options = ApplyOptions {
+        dry_run: false,
+        write: WriteOptions {
+            password_cost: CHEAP,
+        },
+    };
+    apply(store, "setup.yaml", &blueprint, &env, options, t0())
+        .await
+        .unwrap();
+}
+
+fn request() -> RequestInfo {
+    RequestInfo {
+        session_user: None,
+        session_key: None,
+        client_ip: "192.0.2.1".into(),
+        user_agent: "test".into(),
+        next: Some("/after".into()),
+        now: t0(),
+        password_cost: CHEAP,
+    }
+}
+
+fn answer(pairs: &[(&str, &str)]) -> Map<String, Json> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Json::String((*v).to_owned())))
+        .collect()
+}
+
+fn form_error(challenge: &Challenge) -> Option<&str> {
+    let errors = match challenge {
+        Challenge::Identification {
+            response_errors, ..
+        }
+        | Challenge::Password {
+            response_errors, ..
+        } => response_errors,
+        _ => return None,
+    };
+    errors
+        .get("non_field_errors")
+        .and_then(|e| e.first())
+        .map(|e| e.string.as_str())
+}
+
+storage_test!(
+    one_page_login_refuses_a_wrong_password_then_signs_in,
+    |store| {
+        setup(&store).await;
+        let first = run(&store, "one-page", None, None, &request())
+            .await
+            .unwrap();
+        let key = first.effects.set_flow_key.clone().unwrap();
+        assert!(matches!(
+            first.challenge,
+            Challenge::Identification {
+                password_fields: true,
+                ..
+            }
+        ));
+        let wrong = answer(&[("uid_field", "ALICE"), ("password", "wrong")]);
+        let refused = run(&store, "one-page", Some(&key), Some(&wrong), &request())
+            .await
+            .unwrap();
+        assert_eq!(form_error(&refused.challenge), Some(stages::FAILED));
+        assert!(refused.effects.login.is_none());
+        // By email, any case: the same user.
+        let right = answer(&[
+            ("uid_field", "Alice@Example.org"),
+            ("password", "right-password"),
+        ]);
+        let done = run(&store, "one-page", Some(&key), Some(&right), &request())
+            .await
+            .unwrap();
+        assert_eq!(
+            done.challenge,
+            Challenge::Redirect {
+                to: "/after".into()
+            }
+        );
+        assert!(done.effects.clear_flow_key);
+        let (session_key, cookie_expiry) = done.effects.login.clone().unwrap();
+        assert_eq!(
+            cookie_expiry, None,
+            "seconds=0 means a browser-session cookie"
+        );
+        let mut db = store.acquire().await.unwrap();
+        let session = sessions::find_active_by_key_hash(&mut db, &hash_key(&session_key), t0())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.auth_methods, json!(["pwd"]));
+        assert_eq!(session.client_ip, "192.0.2.1");
+        // The finished flow's key starts a new run.
+        let again = run(&store, "one-page", Some(&key), None, &request())
+            .await
+            .unwrap();
+        assert!(again.effects.set_flow_key.is_some());
+    }
+);
+
+storage_test!(
+    unknown_and_inactive_users_fail_alike_and_attempts_are_capped,
+    |store| {
+        setup(&store).await;
+        let start = run(&store, "two-step", None, None, &request())
+            .await
+            .unwrap();
+        let key = start.effects.set_flow_key.unwrap();
+        // An unknown user still gets a password page (no enumeration)...
+        let who = answer(&[("uid_field", "nobody")]);
+        let step = run(&store, "two-step", Some(&key), Some(&who), &request())
+            .await
+            .unwrap();
+        let Challenge::Password { pending_user, .. } = &step.challenge else {
+            panic!("{:?}", step.challenge)
+        };
+        assert_eq!(pending_user, "nobody");
+        // ...and the same failure as a wrong password; the third failure starts over.
+        let pass = answer(&[("password", "right-password")]);
+        for _ in 0..2 {
+            let refused = run(&store, "two-step", Some(&key), Some(&pass), &request())
+                .await
+                .unwrap();
+            assert_eq!(form_error(&refused.challenge), Some(stages::FAILED));
+        }
+        let over = run(&store, "two-step", Some(&key), Some(&pass), &request())
+            .await
+            .unwrap();
+        assert!(matches!(over.challenge, Challenge::Identification { .. }));
+        assert_eq!(
+            form_error(&over.challenge),
+            Some("Too many failed attempts; start again.")
+        );
+        // An inactive user with the right password: the same failure.
+        let mallory = answer(&[("uid_field", "mallory")]);
+        run(&store, "two-step", Some(&key), Some(&mallory), &request())
+            .await
+            .unwrap();
+        let refused = run(&store, "two-step", Some(&key), Some(&pass), &request())
+            .await
+            .unwrap();
+        assert_eq!(form_error(&refused.challenge), Some(stages::FAILED));
+    }
+);
+
+storage_test!(
+    stage_binding_policies_decide_per_user_when_reached,
+    |store| {
+        setup(&store).await;
+        let start = run(&store, "two-step", None, None, &request())
+            .await
+            .unwrap();
+        let key = start.effects.set_flow_key.unwrap();
+        let alice = answer(&[("uid_field", "alice")]);
+        run(&store, "two-step", Some(&key), Some(&alice), &request())
+            .await
+            .unwrap();
+        let pass = answer(&[("password", "right-password")]);
+        let out = run(&store, "two-step", Some(&key), Some(&pass), &request())
+            .await
+            .unwrap();
+        // Alice is in Admins: the deny stage bound to Admins applies to her.
+        let Challenge::AccessDenied { error_message, .. } = &out.challenge else {
+            panic!("{:?}", out.challenge)
+        };
+        assert_eq!(error_message, "No admins here");
+        assert!(out.effects.login.is_none());
+    }
+);
+
+storage_test!(logout_needs_a_session_and_revokes_it, |store| {
+    setup(&store).await;
+    let denied = run(&store, "signout", None, None, &request())
+        .await
+        .unwrap();
+    assert!(matches!(denied.challenge, Challenge::AccessDenied { .. }));
+
+    let first = run(&store, "one-page", None, None, &request())
+        .await
+        .unwrap();
+    let key = first.effects.set_flow_key.unwrap();
+    let right = answer(&[("uid_field", "alice"), ("password", "right-password")]);
+    let done = run(&store, "one-page", Some(&key), Some(&right), &request())
+        .await
+        .unwrap();
+    let (session_key, _) = done.effects.login.unwrap();
+    let mut db = store.acquire().await.unwrap();
+    let session = sessions::find_active_by_key_hash(&mut db, &hash_key(&session_key), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(db);
+    let signed_in = RequestInfo {
+        session_user: Some(session.user_id),
+        session_key: Some(session_key.clone()),
+        ..request()
+    };
+    let out = run(&store, "signout", None, None, &signed_in)
+        .await
+        .unwrap();
+    assert!(out.effects.logout);
+    assert!(matches!(out.challenge, Challenge::Redirect { .. }));
+    let mut db = store.acquire().await.unwrap();
+    assert!(
+        sessions::find_active_by_key_hash(&mut db, &hash_key(&session_key), t0())
+            .await
+            .unwrap()
+            .is_none()
+    );
+});
+
+storage_test!(an_unknown_flow_is_an_error, |store| {
+    let err = run(&store, "nope", None, None, &request())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FlowError::UnknownFlow(_)));
+});

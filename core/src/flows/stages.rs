@@ -1,0 +1,340 @@
+//! What each stage kind does with a request: show its challenge, or take an answer.
+
+use std::collections::BTreeMap;
+
+use gatehouse_config::objects::{
+    self, DenyStage, IdentificationStage, PasswordStage, RedirectMode, RedirectStage, UserField,
+    UserLoginStage,
+};
+use serde_json::{Map, Value as Json};
+
+use super::challenge::{Challenge, FieldError, FlowInfo};
+use super::{Effects, FlowError, FlowState, RequestInfo};
+use crate::Timestamp;
+use crate::ids::{FlowId, StageId};
+use crate::secrets::{hash_key, random_key, verify_password};
+use crate::storage::sessions::{self, NewSession};
+use crate::storage::stages::Stage;
+use crate::storage::users::{self, User};
+use crate::storage::{Tx, flows, stages};
+
+/// The one message every failed sign-in gets, whatever failed: no hint at which
+/// accounts exist or which part was wrong.
+pub(super) const FAILED: &str = "Failed to authenticate.";
+
+/// How long a session lasts when the stage says `seconds=0` (until the browser closes):
+/// the server still forgets it after this.
+const BROWSER_SESSION_CEILING: time::Duration = time::Duration::days(1);
+
+/// What a stage decided.
+pub(super) enum StageResult {
+    /// Show this and wait for an answer.
+    Show(Challenge),
+    /// The stage is done; go to the next.
+    Done,
+    /// The flow ends with this message.
+    Deny(String),
+    /// The flow ends by sending the user there.
+    Redirect(String),
+    /// Too many failures: the flow starts over, showing this message.
+    Restart(String),
+}
+
+/// What a stage works with.
+pub(super) struct Context<'a> {
+    pub tx: &'a mut Tx,
+    pub state: &'a mut FlowState,
+    pub request: &'a RequestInfo,
+    pub flow_info: &'a FlowInfo,
+    pub answer: Option<&'a Map<String, Json>>,
+    pub effects: &'a mut Effects,
+}
+
+fn text<'a>(answer: &'a Map<String, Json>, field: &str) -> &'a str {
+    answer.get(field).and_then(Json::as_str).unwrap_or_default()
+}
+
+fn settings<T: serde::de::DeserializeOwned + Default>(stage: &Stage) -> T {
+    // Stored settings were checked when written; a row from an older version that no
+    // longer fits runs with the defaults rather than breaking sign-in.
+    objects::deserialize(stage.settings.clone()).unwrap_or_default()
+}
+
+/// Runs `stage` for the current request.
+pub(super) async fn run(stage: &Stage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    match stage.kind.as_str() {
+        "identification" => identification(settings(stage), ctx).await,
+        "password" => password(settings(stage), ctx).await,
+        "user_login" => user_login(settings(stage), ctx).await,
+        "user_logout" => user_logout(ctx).await,
+        "deny" => {
+            let deny: DenyStage = settings(stage);
+            Ok(StageResult::Deny(if deny.deny_message.is_empty() {
+                "Access denied.".into()
+            } else {
+                deny.deny_message
+            }))
+        }
+        "redirect" => redirect(settings(stage), ctx).await,
+        other => Ok(StageResult::Deny(format!(
+            "This flow uses a stage of kind {other:?}, which this version cannot run."
+        ))),
+    }
+}
+
+async fn flow_url(tx: &mut Tx, flow: Option<uuid::Uuid>) -> Result<Option<String>, FlowError> {
+    let Some(id) = flow else { return Ok(None) };
+    Ok(flows::get(tx, FlowId(id))
+        .await?
+        .map(|f| format!("/if/flow/{}/", f.slug)))
+}
+
+/// The users `typed` names under the stage's rules; a username match wins over an
+/// email match, and several email matches name nobody.
+async fn find_user(
+    tx: &mut Tx,
+    settings: &IdentificationStage,
+    typed: &str,
+) -> Result<Option<User>, FlowError> {
+    let by_username = settings.user_fields.contains(&UserField::Username);
+    let by_email = settings.user_fields.contains(&UserField::Email);
+    let same = |a: &str| {
+        if settings.case_insensitive_matching {
+            a.to_lowercase() == typed.to_lowercase()
+        } else {
+            a == typed
+        }
+    };
+    let candidates = users::find_by_login_ignoring_case(tx, typed).await?;
+    if by_username && let Some(user) = candidates.iter().find(|u| same(&u.username)) {
+        return Ok(Some(user.clone()));
+    }
+    if by_email {
+        let emails: Vec<&User> = candidates
+            .iter()
+            .filter(|u| !u.email.is_empty() && same(&u.email))
+            .collect();
+        if let [one] = emails.as_slice() {
+            return Ok(Some((*one).clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `password` signs `user` in: active, with a usable password that matches.
+fn password_ok(user: Option<&User>, password: &str) -> bool {
+    user.is_some_and(|u| {
+        u.is_active
+            && u.password_hash
+                .as_deref()
+                .is_some_and(|hash| verify_password(password, hash))
+    })
+}
+
+async fn identification(
+    settings: IdentificationStage,
+    ctx: Context<'_>,
+) -> Result<StageResult, FlowError> {
+    let inline: Option<PasswordStage> = match settings.password_stage {
+        Some(id) => stages::get(ctx.tx, StageId(id))
+            .await?
+            .map(|s| self::settings(&s)),
+        None => None,
+    };
+    let has_password = inline.is_some();
+    let show = |tx_errors: BTreeMap<String, Vec<FieldError>>,
+                enroll_url: Option<String>,
+                recovery_url: Option<String>| {
+        StageResult::Show(Challenge::Identification {
+            flow_info: ctx.flow_info.clone(),
+            user_fields: settings
+                .user_fields
+                .iter()
+                .map(|f| match f {
+                    UserField::Username => "username".to_owned(),
+                    UserField::Email => "email".to_owned(),
+                })
+                .collect(),
+            password_fields: has_password,
+            enroll_url,
+            recovery_url,
+            response_errors: tx_errors,
+        })
+    };
+    let enroll_url = flow_url(ctx.tx, settings.enrollment_flow).await?;
+    let recovery_url = flow_url(ctx.tx, settings.recovery_flow).await?;
+    let Some(answer) = ctx.answer else {
+        return Ok(show(BTreeMap::new(), enroll_url, recovery_url));
+    };
+    let typed = text(answer, "uid_field").trim().to_owned();
+    if typed.is_empty() {
+        let errors = BTreeMap::from([(
+            "uid_field".to_owned(),
+            vec![FieldError {
+                string: "This field is required.".into(),
+                code: "required".into(),
+            }],
+        )]);
+        return Ok(show(errors, enroll_url, recovery_url));
+    }
+    let user = find_user(ctx.tx, &settings, &typed).await?;
+    if let Some(password_settings) = inline {
+        if password_ok(user.as_ref(), text(answer, "password")) {
+            ctx.state.pending_user = user.map(|u| u.id);
+            ctx.state.auth_methods.push("pwd".into());
+            return Ok(StageResult::Done);
+        }
+        ctx.state.attempts += 1;
+        if ctx.state.attempts >= password_settings.failed_attempts_before_cancel.max(1) {
+            return Ok(StageResult::Restart(
+                "Too many failed attempts; start again.".into(),
+            ));
+        }
+        return Ok(show(
+            Challenge::form_error(FAILED),
+            enroll_url,
+            recovery_url,
+        ));
+    }
+    match user {
+        Some(user) => ctx.state.pending_user = Some(user.id),
+        None if settings.pretend_user_exists => ctx.state.pending_user = None,
+        None => {
+            return Ok(show(
+                Challenge::form_error(FAILED),
+                enroll_url,
+                recovery_url,
+            ));
+        }
+    }
+    ctx.state.pending_identifier = Some(typed);
+    Ok(StageResult::Done)
+}
+
+async fn pending_user(tx: &mut Tx, state: &FlowState) -> Result<Option<User>, FlowError> {
+    Ok(match state.pending_user {
+        Some(id) => users::get(tx, id).await?,
+        None => None,
+    })
+}
+
+async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    let user = pending_user(ctx.tx, ctx.state).await?;
+    let Some(shown_name) = user
+        .as_ref()
+        .map(|u| u.username.clone())
+        .or_else(|| ctx.state.pending_identifier.clone())
+    else {
+        return Ok(StageResult::Deny("No user to check a password for.".into()));
+    };
+    let show = |errors| {
+        StageResult::Show(Challenge::Password {
+            flow_info: ctx.flow_info.clone(),
+            pending_user: shown_name.clone(),
+            allow_show_password: settings.allow_show_password,
+            response_errors: errors,
+        })
+    };
+    let Some(answer) = ctx.answer else {
+        return Ok(show(BTreeMap::new()));
+    };
+    if password_ok(user.as_ref(), text(answer, "password")) {
+        ctx.state.auth_methods.push("pwd".into());
+        return Ok(StageResult::Done);
+    }
+    ctx.state.attempts += 1;
+    if ctx.state.attempts >= settings.failed_attempts_before_cancel.max(1) {
+        return Ok(StageResult::Restart(
+            "Too many failed attempts; start again.".into(),
+        ));
+    }
+    Ok(show(Challenge::form_error(FAILED)))
+}
+
+fn duration(delta: &objects::TimeDelta) -> time::Duration {
+    time::Duration::try_from(delta.duration()).unwrap_or(time::Duration::MAX)
+}
+
+async fn user_login(settings: UserLoginStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    let Some(user) = pending_user(ctx.tx, ctx.state).await? else {
+        // Reached without an identified user (pretend_user_exists and no password
+        // stage between): nobody signs in.
+        return Ok(StageResult::Deny(FAILED.into()));
+    };
+    if !user.is_active {
+        return Ok(StageResult::Deny(FAILED.into()));
+    }
+    let offset = duration(&settings.remember_me_offset);
+    if offset > time::Duration::ZERO {
+        match ctx.answer {
+            None => {
+                return Ok(StageResult::Show(Challenge::UserLogin {
+                    flow_info: ctx.flow_info.clone(),
+                    pending_user: user.username.clone(),
+                }));
+            }
+            Some(answer) => {
+                ctx.state.remember_me = answer
+                    .get("remember_me")
+                    .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("on"));
+            }
+        }
+    }
+    let now = ctx.request.now;
+    let base = duration(&settings.session_duration);
+    let browser_session = base == time::Duration::ZERO && !ctx.state.remember_me;
+    let lifetime = if base == time::Duration::ZERO {
+        BROWSER_SESSION_CEILING
+    } else {
+        base
+    } + if ctx.state.remember_me {
+        offset
+    } else {
+        time::Duration::ZERO
+    };
+    let expires_at = now + lifetime;
+    if settings.terminate_other_sessions {
+        sessions::revoke_all_for_user(ctx.tx, user.id, now).await?;
+    }
+    let key = random_key()?;
+    sessions::create(
+        ctx.tx,
+        NewSession {
+            key_hash: hash_key(&key),
+            user_id: user.id,
+            auth_methods: Json::from(ctx.state.auth_methods.clone()),
+            client_ip: ctx.request.client_ip.clone(),
+            user_agent: ctx.request.user_agent.clone(),
+            expires_at,
+        },
+        now,
+    )
+    .await?;
+    users::record_login(ctx.tx, user.id, now).await?;
+    let cookie_expiry: Option<Timestamp> = (!browser_session).then_some(expires_at);
+    ctx.effects.login = Some((key, cookie_expiry));
+    Ok(StageResult::Done)
+}
+
+async fn user_logout(ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    if let Some(key) = &ctx.request.session_key
+        && let Some(session) =
+            sessions::find_active_by_key_hash(ctx.tx, &hash_key(key), ctx.request.now).await?
+    {
+        sessions::revoke(ctx.tx, session.id, ctx.request.now).await?;
+    }
+    ctx.effects.logout = true;
+    Ok(StageResult::Done)
+}
+
+async fn redirect(settings: RedirectStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    match settings.mode {
+        RedirectMode::Static => Ok(StageResult::Redirect(settings.target_static)),
+        RedirectMode::Flow => match flow_url(ctx.tx, settings.target_flow).await? {
+            Some(url) => Ok(StageResult::Redirect(url)),
+            None => Ok(StageResult::Deny(
+                "The flow to continue with is gone.".into(),
+            )),
+        },
+    }
+}
