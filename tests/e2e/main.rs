@@ -13,5 +13,6 @@
 
 mod blueprints;
 mod dependency_rules;
+mod flows;
 mod harness;
 mod server;

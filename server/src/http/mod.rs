@@ -7,13 +7,23 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
+pub mod flows;
 pub mod health;
+pub mod templates;
 
 /// The core's HTTP surface (served on both the HTTP and the HTTPS listener).
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/-/health/live/", get(health::live))
         .route("/-/health/ready/", get(health::ready))
+        .route(
+            "/if/flow/{slug}/",
+            get(flows::page_get).post(flows::page_post),
+        )
+        .route(
+            "/api/v1/flows/executor/{slug}/",
+            get(flows::executor_get).post(flows::executor_post),
+        )
         // route_layer, not layer: it runs after routing, so the metric can be labelled
         // with the route template instead of raw paths (which would explode the label
         // set with ids and scanner noise).

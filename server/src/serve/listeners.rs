@@ -65,8 +65,8 @@ pub async fn serve_tls(
             // Wrap the router rather than `Router::layer`, which would rebuild every
             // route per connection.
             TowerToHyperService::new(tower::Layer::layer(
-                &axum::Extension(ConnectInfo(peer)),
-                app.clone(),
+                &axum::Extension(crate::http::flows::OverTls),
+                tower::Layer::layer(&axum::Extension(ConnectInfo(peer)), app.clone()),
             ));
         let watcher = graceful.watcher();
         tokio::spawn(async move {

@@ -1,0 +1,473 @@
+//! Flows over HTTP: the HTML pages at `/if/flow/<slug>/` (forms that work without
+//! JavaScript, CSRF-protected) and the JSON executor at
+//! `/api/v1/flows/executor/<slug>/`, both driving the same engine.
+//!
+//! Two cookies: `gatehouse_flow` names the flow session (the flow in progress) and
+//! `gatehouse_session` the core session once signed in. Both are HttpOnly,
+//! SameSite=Lax, and Secure when the request came over HTTPS.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cookie::{Cookie, SameSite};
+use gatehouse_core::Timestamp;
+use gatehouse_core::flows::executor::run;
+use gatehouse_core::flows::{Challenge, Effects, FlowError, Outcome, RequestInfo};
+use gatehouse_core::secrets::{PasswordCost, hash_key};
+use gatehouse_core::storage::{brands, sessions};
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+use time::OffsetDateTime;
+
+use crate::state::AppState;
+
+/// The flow in progress.
+pub const FLOW_COOKIE: &str = "gatehouse_flow";
+/// The signed-in core session.
+pub const SESSION_COOKIE: &str = "gatehouse_session";
+
+/// Marks a request that came over the HTTPS listener.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// What every flow request carries.
+pub struct Caller {
+    cookies: HashMap<String, String>,
+    host: String,
+    client_ip: String,
+    user_agent: String,
+    tls: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let tls = parts.extensions.get::<OverTls>().is_some();
+        Ok(Self::new(&parts.headers, peer, tls))
+    }
+}
+
+impl Caller {
+    fn new(headers: &HeaderMap, peer: Option<SocketAddr>, tls: bool) -> Self {
+        let mut cookies = HashMap::new();
+        for value in headers.get_all(header::COOKIE) {
+            if let Ok(text) = value.to_str() {
+                for cookie in Cookie::split_parse(text).flatten() {
+                    cookies.insert(cookie.name().to_owned(), cookie.value().to_owned());
+                }
+            }
+        }
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            cookies,
+            host: text(header::HOST),
+            client_ip: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+            user_agent: text(header::USER_AGENT),
+            tls,
+        }
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies.get(name).map(String::as_str)
+    }
+}
+
+/// `next` when it is safe to send a browser to: a path on this site. Anything with a
+/// scheme, a host (`//evil`) or a backslash is refused.
+pub fn safe_next(next: Option<&str>) -> Option<String> {
+    let next = next?;
+    let ok = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    ok.then(|| next.to_owned())
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_datetime(OffsetDateTime::now_utc())
+}
+
+async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> RequestInfo {
+    let now = now();
+    let session_key = caller.cookie(SESSION_COOKIE).map(str::to_owned);
+    let mut session_user = None;
+    if let Some(key) = &session_key
+        && let Ok(mut db) = state.store.acquire().await
+        && let Ok(Some(session)) =
+            sessions::find_active_by_key_hash(&mut db, &hash_key(key), now).await
+    {
+        session_user = Some(session.user_id);
+    }
+    RequestInfo {
+        session_user,
+        session_key,
+        client_ip: caller.client_ip.clone(),
+        user_agent: caller.user_agent.clone(),
+        next: safe_next(next),
+        now,
+        password_cost: PasswordCost::default(),
+    }
+}
+
+fn cookie_header(name: &str, value: &str, expires: Option<Timestamp>, tls: bool) -> String {
+    let mut cookie = Cookie::build((name.to_owned(), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .secure(tls)
+        .same_site(SameSite::Lax)
+        .build();
+    if let Some(at) = expires {
+        cookie.set_expires(at.as_datetime());
+    }
+    cookie.to_string()
+}
+
+fn removal_header(name: &str, tls: bool) -> String {
+    let mut cookie = Cookie::build((name.to_owned(), String::new()))
+        .path("/")
+        .http_only(true)
+        .secure(tls)
+        .same_site(SameSite::Lax)
+        .build();
+    cookie.make_removal();
+    cookie.to_string()
+}
+
+/// Adds the Set-Cookie headers `effects` ask for.
+fn apply_effects(response: &mut Response, effects: &Effects, tls: bool) {
+    let mut set = Vec::new();
+    if let Some(key) = &effects.set_flow_key {
+        set.push(cookie_header(FLOW_COOKIE, key, None, tls));
+    } else if effects.clear_flow_key {
+        set.push(removal_header(FLOW_COOKIE, tls));
+    }
+    if let Some((key, expires)) = &effects.login {
+        set.push(cookie_header(SESSION_COOKIE, key, *expires, tls));
+    } else if effects.logout {
+        set.push(removal_header(SESSION_COOKIE, tls));
+    }
+    for value in set {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    // Flow pages hold per-user state and tokens: never cache them.
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn error_response(err: &FlowError) -> Response {
+    match err {
+        FlowError::UnknownFlow(_) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"detail": err.to_string()})),
+        )
+            .into_response(),
+        _ => {
+            tracing::error!(error = %err, "flow failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(serde_json::json!({"detail": "The flow could not run; try again."})),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /api/v1/flows/executor/<slug>/`: the current challenge.
+pub async fn executor_get(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    caller: Caller,
+) -> Response {
+    executor(
+        &state,
+        &slug,
+        &caller,
+        query.get("next").map(String::as_str),
+        None,
+    )
+    .await
+}
+
+/// `POST /api/v1/flows/executor/<slug>/`: a JSON object answering the challenge. Only
+/// `application/json` is taken: browsers cannot send that cross-site without CORS.
+pub async fn executor_post(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    caller: Caller,
+    body: axum::body::Bytes,
+) -> Response {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_type {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            axum::Json(serde_json::json!({"detail": "Send the answer as application/json."})),
+        )
+            .into_response();
+    }
+    let answer: Map<String, Value> = match serde_json::from_slice(&body) {
+        Ok(answer) => answer,
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(
+                    serde_json::json!({"detail": format!("The body is not a JSON object: {err}")}),
+                ),
+            )
+                .into_response();
+        }
+    };
+    executor(
+        &state,
+        &slug,
+        &caller,
+        query.get("next").map(String::as_str),
+        Some(&answer),
+    )
+    .await
+}
+
+async fn executor(
+    state: &AppState,
+    slug: &str,
+    caller: &Caller,
+    next: Option<&str>,
+    answer: Option<&Map<String, Value>>,
+) -> Response {
+    let info = request_info(state, caller, next).await;
+    match run(
+        &state.store,
+        slug,
+        caller.cookie(FLOW_COOKIE),
+        answer,
+        &info,
+    )
+    .await
+    {
+        Ok(Outcome { challenge, effects }) => {
+            let mut body = serde_json::to_value(&challenge).unwrap_or_default();
+            if let Value::Object(map) = &mut body {
+                let kind = if matches!(challenge, Challenge::Redirect { .. }) {
+                    "redirect"
+                } else {
+                    "native"
+                };
+                map.insert("type".into(), Value::String(kind.into()));
+            }
+            let mut response = axum::Json(body).into_response();
+            apply_effects(&mut response, &effects, caller.tls);
+            response
+        }
+        Err(err) => error_response(&err),
+    }
+}
+
+/// The CSRF token of a flow session: an HMAC of its key under the secret key, so it
+/// is bound to that browser's flow and cannot be made without the secret.
+fn csrf_token(secret: &str, flow_key: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(b"gatehouse csrf\0");
+    mac.update(flow_key.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+fn csrf_ok(secret: &str, flow_key: &str, token: &str) -> bool {
+    let Ok(given) = URL_SAFE_NO_PAD.decode(token) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(b"gatehouse csrf\0");
+    mac.update(flow_key.as_bytes());
+    // verify_slice compares in constant time.
+    mac.verify_slice(&given).is_ok()
+}
+
+/// `GET /if/flow/<slug>/`: the current stage as an HTML page.
+pub async fn page_get(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    caller: Caller,
+) -> Response {
+    page(
+        &state,
+        &slug,
+        &caller,
+        query.get("next").map(String::as_str),
+        None,
+    )
+    .await
+}
+
+/// `POST /if/flow/<slug>/`: a form answering the current stage.
+pub async fn page_post(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    caller: Caller,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let next = query.get("next").map(String::as_str);
+    let Some(flow_key) = caller.cookie(FLOW_COOKIE) else {
+        // No flow in progress (expired, or cookies refused): start over.
+        return page(&state, &slug, &caller, next, None).await;
+    };
+    let token = form
+        .get("csrf_token")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if !csrf_ok(state.secret_key.expose(), flow_key, token) {
+        return (
+            StatusCode::FORBIDDEN,
+            Html("<!doctype html><title>Forbidden</title><p>The form expired or did not come from this site (CSRF token missing or wrong). Go back and try again.</p>"),
+        )
+            .into_response();
+    }
+    let answer: Map<String, Value> = form
+        .into_iter()
+        .filter(|(k, _)| k != "csrf_token")
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    page(&state, &slug, &caller, next, Some(&answer)).await
+}
+
+async fn page(
+    state: &AppState,
+    slug: &str,
+    caller: &Caller,
+    next: Option<&str>,
+    answer: Option<&Map<String, Value>>,
+) -> Response {
+    let info = request_info(state, caller, next).await;
+    let outcome = match run(
+        &state.store,
+        slug,
+        caller.cookie(FLOW_COOKIE),
+        answer,
+        &info,
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(err) => return error_response(&err),
+    };
+    let flow_key = outcome
+        .effects
+        .set_flow_key
+        .as_deref()
+        .or(caller.cookie(FLOW_COOKIE))
+        .unwrap_or_default();
+    let mut response = match &outcome.challenge {
+        // 303: the browser follows with a GET.
+        Challenge::Redirect { to } => Redirect::to(to).into_response(),
+        challenge => {
+            let csrf = csrf_token(state.secret_key.expose(), flow_key);
+            let brand = brand_of(state, &caller.host).await;
+            match crate::http::templates::render(challenge, &brand, &csrf) {
+                Ok(html) => Html(html).into_response(),
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot render flow page");
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
+            }
+        }
+    };
+    apply_effects(&mut response, &outcome.effects, caller.tls);
+    response
+}
+
+/// Title, logo, favicon and CSS of the brand serving `host`.
+async fn brand_of(state: &AppState, host: &str) -> crate::http::templates::BrandView {
+    let host = host.split(':').next().unwrap_or_default();
+    let found = match state.store.acquire().await {
+        Ok(mut db) => brands::find_for_host(&mut db, host).await.ok().flatten(),
+        Err(_) => None,
+    };
+    match found {
+        Some(b) => crate::http::templates::BrandView {
+            title: b.title,
+            logo: b.logo,
+            favicon: b.favicon,
+            custom_css: b.custom_css,
+        },
+        None => crate::http::templates::BrandView::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_safe_next_targets() {
+        assert_eq!(safe_next(Some("/app/?a=1")), Some("/app/?a=1".into()));
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/",
+            "/\\evil",
+            "evil",
+            "/a\nb",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+        assert_eq!(safe_next(None), None);
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_flow_key_and_secret() {
+        let token = csrf_token("secret-one-that-is-long-enough-00", "flow-a");
+        assert!(csrf_ok(
+            "secret-one-that-is-long-enough-00",
+            "flow-a",
+            &token
+        ));
+        assert!(!csrf_ok(
+            "secret-one-that-is-long-enough-00",
+            "flow-b",
+            &token
+        ));
+        assert!(!csrf_ok(
+            "secret-two-that-is-long-enough-00",
+            "flow-a",
+            &token
+        ));
+        assert!(!csrf_ok("secret-one-that-is-long-enough-00", "flow-a", ""));
+        assert!(!csrf_ok(
+            "secret-one-that-is-long-enough-00",
+            "flow-a",
+            "%%%"
+        ));
+    }
+}

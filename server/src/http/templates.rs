@@ -1,0 +1,191 @@
+//! Server-rendered flow pages: one template per challenge kind, extending a base that
+//! carries the brand (title, logo, favicon, custom CSS). minijinja escapes HTML in
+//! every `{{ }}` of an `.html` template.
+
+use std::sync::OnceLock;
+
+use gatehouse_core::flows::Challenge;
+use minijinja::{Environment, context};
+use serde::Serialize;
+
+/// What templates know of the brand.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrandView {
+    /// Shown in the page title.
+    pub title: String,
+    /// Logo URL.
+    pub logo: String,
+    /// Favicon URL.
+    pub favicon: String,
+    /// Extra CSS.
+    pub custom_css: String,
+}
+
+impl Default for BrandView {
+    fn default() -> Self {
+        Self {
+            title: "Gatehouse".into(),
+            logo: String::new(),
+            favicon: String::new(),
+            custom_css: String::new(),
+        }
+    }
+}
+
+fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../../templates/base.html")),
+            (
+                "identification.html",
+                include_str!("../../templates/identification.html"),
+            ),
+            (
+                "password.html",
+                include_str!("../../templates/password.html"),
+            ),
+            (
+                "user_login.html",
+                include_str!("../../templates/user_login.html"),
+            ),
+            (
+                "access_denied.html",
+                include_str!("../../templates/access_denied.html"),
+            ),
+        ] {
+            // The templates are part of the binary and checked by tests; a broken one
+            // shows up as a render error, not a crash.
+            if let Err(err) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %err, "template does not parse");
+            }
+        }
+        env
+    })
+}
+
+/// The page of `challenge` (not a redirect).
+pub fn render(
+    challenge: &Challenge,
+    brand: &BrandView,
+    csrf: &str,
+) -> Result<String, minijinja::Error> {
+    let (template, title, uid_label, errors) = match challenge {
+        Challenge::Identification {
+            flow_info,
+            user_fields,
+            response_errors,
+            ..
+        } => {
+            let label = match user_fields.as_slice() {
+                [one] if one == "email" => "Email",
+                [one] if one == "username" => "Username",
+                _ => "Username or email",
+            };
+            (
+                "identification.html",
+                &flow_info.title,
+                label,
+                Some(response_errors),
+            )
+        }
+        Challenge::Password {
+            flow_info,
+            response_errors,
+            ..
+        } => ("password.html", &flow_info.title, "", Some(response_errors)),
+        Challenge::UserLogin { flow_info, .. } => ("user_login.html", &flow_info.title, "", None),
+        Challenge::AccessDenied { flow_info, .. } => {
+            ("access_denied.html", &flow_info.title, "", None)
+        }
+        Challenge::Redirect { .. } => {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                "a redirect has no page",
+            ));
+        }
+    };
+    let errors: Vec<String> = errors
+        .into_iter()
+        .flat_map(|map| map.values())
+        .flatten()
+        .map(|e| e.string.clone())
+        .collect();
+    environment().get_template(template)?.render(context! {
+        challenge => challenge,
+        brand => brand,
+        csrf_token => csrf,
+        flow_title => title,
+        uid_label => uid_label,
+        errors => errors,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gatehouse_core::flows::challenge::FlowInfo;
+
+    use super::*;
+
+    fn info() -> FlowInfo {
+        FlowInfo {
+            title: "Welcome <back>".into(),
+            slug: "login".into(),
+        }
+    }
+
+    #[test]
+    fn every_page_renders_labelled_escaped_and_with_the_csrf_token() {
+        let brand = BrandView {
+            title: "Example & Co".into(),
+            ..BrandView::default()
+        };
+        let pages = [
+            Challenge::Identification {
+                flow_info: info(),
+                user_fields: vec!["username".into(), "email".into()],
+                password_fields: true,
+                enroll_url: Some("/if/flow/enroll/".into()),
+                recovery_url: None,
+                response_errors: Challenge::form_error("Failed to authenticate."),
+            },
+            Challenge::Password {
+                flow_info: info(),
+                pending_user: "<alice>".into(),
+                allow_show_password: false,
+                response_errors: BTreeMap::new(),
+            },
+            Challenge::UserLogin {
+                flow_info: info(),
+                pending_user: "alice".into(),
+            },
+            Challenge::AccessDenied {
+                flow_info: info(),
+                error_message: "No admins here".into(),
+            },
+        ];
+        for page in &pages {
+            let html = render(page, &brand, "tok-123").unwrap();
+            assert!(html.contains("Welcome &lt;back&gt;"), "{html}");
+            assert!(html.contains("Example &amp; Co"), "{html}");
+            assert!(
+                !html.contains("<back>") && !html.contains("<alice>"),
+                "{html}"
+            );
+            if !matches!(page, Challenge::AccessDenied { .. }) {
+                assert!(
+                    html.contains(r#"name="csrf_token" value="tok-123""#),
+                    "{html}"
+                );
+            }
+        }
+        let login = render(&pages[0], &brand, "t").unwrap();
+        assert!(login.contains(r#"<label for="uid_field">Username or email</label>"#));
+        assert!(login.contains(r#"<label for="password">Password</label>"#));
+        assert!(login.contains("Failed to authenticate."));
+        assert!(login.contains(r#"href="/if/flow/enroll/""#));
+    }
+}

@@ -1,0 +1,268 @@
+//! Signing in over HTTP against a running server: the JSON executor and the HTML
+//! forms, with their cookies and CSRF token.
+
+use std::collections::HashMap;
+
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+
+use crate::harness::Server;
+
+const LOGIN_FLOW: &str = "version: 1
+entries:
+  - model: gatehouse_core.user
+    identifiers: {username: alice}
+    attrs: {password: correct-horse, email: alice@example.org}
+  - model: gatehouse_core.user
+    identifiers: {username: frozen}
+    attrs: {password: correct-horse, is_active: false}
+  - model: gatehouse_stages_password.passwordstage
+    id: password
+    identifiers: {name: password}
+  - model: gatehouse_stages_identification.identificationstage
+    id: ident
+    identifiers: {name: ident}
+    attrs: {password_stage: !KeyOf password}
+  - model: gatehouse_stages_user_login.userloginstage
+    id: login
+    identifiers: {name: login}
+  - model: gatehouse_flows.flow
+    id: flow
+    identifiers: {slug: sign-in}
+    attrs: {name: Sign in, title: Welcome, designation: authentication}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !KeyOf ident, order: 10}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !KeyOf login, order: 20}
+";
+
+/// Cookies by name, as a browser would keep them for one site.
+#[derive(Default)]
+struct Jar(HashMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            assert!(attributes.contains("HttpOnly"), "{text}");
+            assert!(attributes.contains("SameSite=Lax"), "{text}");
+            if value.is_empty() {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn server() -> (tempfile::TempDir, Server) {
+    let data = tempfile::tempdir().unwrap();
+    let folder = data.path().join("blueprints");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("login.yaml"), LOGIN_FLOW).unwrap();
+    let server = Server::start(data.path(), &[]);
+    // Blueprints apply in the background: wait for the flow to exist.
+    let url = server.http_url("/api/v1/flows/executor/sign-in/");
+    for _ in 0..150 {
+        if reqwest::get(&url).await.unwrap().status() == 200 {
+            return (data, server);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the login flow never appeared:\n{}", server.log_text());
+}
+
+async fn post_json(url: &str, jar: &mut Jar, body: Value) -> Value {
+    let response = client()
+        .post(url)
+        .header(COOKIE, jar.header())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    jar.take(&response);
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_json_executor_refuses_a_wrong_password_and_an_inactive_user_then_signs_in() {
+    let (_data, server) = server().await;
+    let url = server.http_url("/api/v1/flows/executor/sign-in/?next=/dashboard");
+    let mut jar = Jar::default();
+    let first = client().get(&url).send().await.unwrap();
+    jar.take(&first);
+    let challenge: Value = first.json().await.unwrap();
+    assert_eq!(challenge["component"], "ak-stage-identification");
+    assert_eq!(challenge["password_fields"], true);
+    assert_eq!(challenge["flow_info"]["title"], "Welcome");
+    assert!(jar.0.contains_key("gatehouse_flow"));
+
+    let wrong = post_json(
+        &url,
+        &mut jar,
+        json!({"uid_field": "alice", "password": "nope"}),
+    )
+    .await;
+    assert_eq!(
+        wrong["response_errors"]["non_field_errors"][0]["string"],
+        "Failed to authenticate."
+    );
+    let frozen = post_json(
+        &url,
+        &mut jar,
+        json!({"uid_field": "frozen", "password": "correct-horse"}),
+    )
+    .await;
+    assert_eq!(
+        frozen["response_errors"]["non_field_errors"][0]["string"],
+        "Failed to authenticate."
+    );
+    let done = post_json(
+        &url,
+        &mut jar,
+        json!({"uid_field": "alice@example.org", "password": "correct-horse"}),
+    )
+    .await;
+    assert_eq!(done["type"], "redirect");
+    assert_eq!(done["to"], "/dashboard");
+    assert!(jar.0.contains_key("gatehouse_session"));
+    assert!(!jar.0.contains_key("gatehouse_flow"));
+
+    // A form post to the JSON executor is refused (CSRF protection for scripts' API).
+    let form = client()
+        .post(&url)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body("uid_field=alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 415);
+    let missing = client()
+        .get(server.http_url("/api/v1/flows/executor/no-such-flow/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+fn csrf_of(html: &str) -> String {
+    let marker = r#"name="csrf_token" value=""#;
+    let start = html.find(marker).unwrap() + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_html_form_needs_its_csrf_token_and_signs_in_with_it() {
+    let (_data, server) = server().await;
+    let url = server.http_url("/if/flow/sign-in/?next=/after/login");
+    let mut jar = Jar::default();
+    let page = client().get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    jar.take(&page);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<label for="uid_field">Username or email</label>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("<title>Welcome – Gatehouse</title>"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+
+    let without = client()
+        .post(&url)
+        .header(COOKIE, jar.header())
+        .form(&[("uid_field", "alice"), ("password", "correct-horse")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 403);
+    let forged = client()
+        .post(&url)
+        .header(COOKIE, jar.header())
+        .form(&[
+            ("uid_field", "alice"),
+            ("password", "correct-horse"),
+            ("csrf_token", "AAAA"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+
+    let wrong = client()
+        .post(&url)
+        .header(COOKIE, jar.header())
+        .form(&[
+            ("uid_field", "alice"),
+            ("password", "nope"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 200);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Failed to authenticate.")
+    );
+
+    let right = client()
+        .post(&url)
+        .header(COOKIE, jar.header())
+        .form(&[
+            ("uid_field", "alice"),
+            ("password", "correct-horse"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 303);
+    assert_eq!(right.headers()[LOCATION], "/after/login");
+    jar.take(&right);
+    assert!(jar.0.contains_key("gatehouse_session"));
+
+    // An outside `next` is not followed.
+    let mut jar = Jar::default();
+    let evil = server.http_url("/if/flow/sign-in/?next=https://evil.example/");
+    let page = client().get(&evil).send().await.unwrap();
+    jar.take(&page);
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let done = client()
+        .post(&evil)
+        .header(COOKIE, jar.header())
+        .form(&[
+            ("uid_field", "alice"),
+            ("password", "correct-horse"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()[LOCATION], "/");
+}
