@@ -2,7 +2,7 @@
 //! the blueprints folder, applied at start and again whenever a file changes.
 //!
 //! A file is identified by its path relative to the folder; a folder file at the same
-//! relative path as a shipped default (`default/default-brand.yaml`) replaces it, and
+//! relative path as a shipped default (`default/20-default-brand.yaml`) replaces it, and
 //! an empty one disables it. Each file applies in its own transaction, whole or not at
 //! all, and is recorded as a blueprint instance. A file that disappears stops being
 //! applied; what it made stays.

@@ -72,7 +72,7 @@ async fn a_running_server_applies_its_folder_and_follows_edits_errors_and_remova
     // A file that cannot be read is skipped; the others still apply.
     std::fs::write(folder.join("latin1.yaml"), b"name: caf\xe9\n").unwrap();
     // An empty file over a shipped default disables it.
-    std::fs::write(folder.join("default/default-brand.yaml"), "").unwrap();
+    std::fs::write(folder.join("default/20-default-brand.yaml"), "").unwrap();
 
     let server = Server::start(data.path(), &[("GATEHOUSE_LOG_LEVEL", "debug")]);
     let store = open(data.path()).await;
@@ -142,7 +142,7 @@ async fn a_running_server_applies_its_folder_and_follows_edits_errors_and_remova
     assert_eq!(watchers_version(&store).await, Some(2));
 
     // Removing the empty override brings the shipped default back.
-    std::fs::remove_file(folder.join("default/default-brand.yaml")).unwrap();
+    std::fs::remove_file(folder.join("default/20-default-brand.yaml")).unwrap();
     let brand = eventually(&server, "applying the shipped default", || async {
         let mut db = store.acquire().await.ok()?;
         brands::find_default(&mut db).await.ok()?

@@ -266,3 +266,89 @@ async fn the_html_form_needs_its_csrf_token_and_signs_in_with_it() {
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()[LOCATION], "/");
 }
+
+#[tokio::test]
+async fn the_shipped_flows_sign_in_from_the_home_page_and_sign_out() {
+    let (_data, server) = server().await;
+    let home = server.http_url("/");
+    // Not signed in: the home page sends the browser to the brand's sign-in flow.
+    let start = client().get(&home).send().await.unwrap();
+    assert_eq!(start.status(), 303);
+    let login_path = start.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(login_path, "/if/flow/default-authentication-flow/?next=/");
+    let login = server.http_url(&login_path);
+
+    let mut jar = Jar::default();
+    let page = client().get(&login).send().await.unwrap();
+    jar.take(&page);
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let stay = client()
+        .post(&login)
+        .header(COOKIE, jar.header())
+        .form(&[
+            ("uid_field", "alice"),
+            ("password", "correct-horse"),
+            ("csrf_token", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    // The default flow offers "stay signed in" before the session starts.
+    assert_eq!(stay.status(), 200);
+    let html = stay.text().await.unwrap();
+    assert!(html.contains("Stay signed in"), "{html}");
+    let done = client()
+        .post(&login)
+        .header(COOKIE, jar.header())
+        .form(&[("remember_me", "on"), ("csrf_token", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()[LOCATION], "/");
+    let session_cookie = done
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("gatehouse_session="))
+        .unwrap();
+    assert!(
+        session_cookie.contains("Expires="),
+        "stay signed in keeps the cookie: {session_cookie}"
+    );
+    jar.take(&done);
+
+    let signed_in = client()
+        .get(&home)
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    let html = signed_in.text().await.unwrap();
+    assert!(
+        html.contains("You are signed in as <strong>alice</strong>"),
+        "{html}"
+    );
+    assert!(html.contains("default-invalidation-flow"), "{html}");
+
+    let out = client()
+        .get(server.http_url("/if/flow/default-invalidation-flow/"))
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let old_cookies = jar.header();
+    jar.take(&out);
+    assert!(!jar.0.contains_key("gatehouse_session"));
+    // The old cookie no longer signs anyone in: the session was revoked, not just forgotten.
+    let replay = client()
+        .get(&home)
+        .header(COOKIE, old_cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303);
+}

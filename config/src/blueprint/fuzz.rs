@@ -7,7 +7,8 @@ use super::{emit::to_yaml, parse};
 
 /// The corpus the mutations start from.
 const SEEDS: &[&str] = &[
-    include_str!("../../blueprints/default/default-brand.yaml"),
+    include_str!("../../blueprints/default/20-default-brand.yaml"),
+    include_str!("../../blueprints/default/10-flow-default-authentication-flow.yaml"),
     include_str!("../../blueprints/examples/gitea.yaml"),
     include_str!("../../blueprints/examples/prometheus.yaml"),
     "version: 1\ncontext: {a: [1, 2.5, null]}\nentries:\n  - model: m.x\n    id: a\n    identifiers: {k: !KeyOf b}\n    attrs: {v: !If [!Condition [XOR, !Env [E, \"\"], true], \"x\", {y: [z]}]}\n    conditions: [!Context [c, yes]]\n  - model: m.y\n    id: b\n    state: absent\n    identifiers: {f: !Find [m.x, [k, \"%\"]], g: !Format [\"%s%%\", 1]}\n",

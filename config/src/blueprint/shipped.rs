@@ -2,11 +2,22 @@
 //! binary. A file at the same relative path in the blueprints folder replaces one;
 //! an empty file there disables it.
 
-/// `(relative path, content)` of every shipped default, by path.
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "default/default-brand.yaml",
-    include_str!("../../blueprints/default/default-brand.yaml"),
-)];
+/// `(relative path, content)` of every shipped default, by path (the number in front
+/// orders them: the brand finds the flows).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "default/10-flow-default-authentication-flow.yaml",
+        include_str!("../../blueprints/default/10-flow-default-authentication-flow.yaml"),
+    ),
+    (
+        "default/10-flow-default-invalidation-flow.yaml",
+        include_str!("../../blueprints/default/10-flow-default-invalidation-flow.yaml"),
+    ),
+    (
+        "default/20-default-brand.yaml",
+        include_str!("../../blueprints/default/20-default-brand.yaml"),
+    ),
+];
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@ use cookie::{Cookie, SameSite};
 use gatehouse_core::Timestamp;
 use gatehouse_core::flows::executor::run;
 use gatehouse_core::flows::{Challenge, Effects, FlowError, Outcome, RequestInfo};
+use gatehouse_core::ids::UserId;
 use gatehouse_core::secrets::{PasswordCost, hash_key};
 use gatehouse_core::storage::{brands, sessions};
 use hmac::{Hmac, Mac};
@@ -87,6 +88,11 @@ impl Caller {
         }
     }
 
+    /// The `Host` header.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
+    }
+
     fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
@@ -103,21 +109,28 @@ pub fn safe_next(next: Option<&str>) -> Option<String> {
     ok.then(|| next.to_owned())
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_datetime(OffsetDateTime::now_utc())
+}
+
+/// The user of the caller's core session, if it is in force.
+pub(crate) async fn session_user(
+    state: &AppState,
+    caller: &Caller,
+    now: Timestamp,
+) -> Option<UserId> {
+    let key = caller.cookie(SESSION_COOKIE)?;
+    let mut db = state.store.acquire().await.ok()?;
+    let session = sessions::find_active_by_key_hash(&mut db, &hash_key(key), now)
+        .await
+        .ok()??;
+    Some(session.user_id)
 }
 
 async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> RequestInfo {
     let now = now();
     let session_key = caller.cookie(SESSION_COOKIE).map(str::to_owned);
-    let mut session_user = None;
-    if let Some(key) = &session_key
-        && let Ok(mut db) = state.store.acquire().await
-        && let Ok(Some(session)) =
-            sessions::find_active_by_key_hash(&mut db, &hash_key(key), now).await
-    {
-        session_user = Some(session.user_id);
-    }
+    let session_user = session_user(state, caller, now).await;
     RequestInfo {
         session_user,
         session_key,
@@ -408,14 +421,15 @@ async fn page(
     response
 }
 
+/// The brand serving `host` (the default brand when none claims it).
+pub(crate) async fn brand_for(state: &AppState, host: &str) -> Option<brands::Brand> {
+    let mut db = state.store.acquire().await.ok()?;
+    brands::find_for_host(&mut db, host).await.ok().flatten()
+}
+
 /// Title, logo, favicon and CSS of the brand serving `host`.
-async fn brand_of(state: &AppState, host: &str) -> crate::http::templates::BrandView {
-    let host = host.split(':').next().unwrap_or_default();
-    let found = match state.store.acquire().await {
-        Ok(mut db) => brands::find_for_host(&mut db, host).await.ok().flatten(),
-        Err(_) => None,
-    };
-    match found {
+pub(crate) async fn brand_of(state: &AppState, host: &str) -> crate::http::templates::BrandView {
+    match brand_for(state, host).await {
         Some(b) => crate::http::templates::BrandView {
             title: b.title,
             logo: b.logo,

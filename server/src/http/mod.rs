@@ -9,11 +9,13 @@ use crate::state::AppState;
 
 pub mod flows;
 pub mod health;
+pub mod home;
 pub mod templates;
 
 /// The core's HTTP surface (served on both the HTTP and the HTTPS listener).
 pub fn app(state: AppState) -> Router {
     Router::new()
+        .route("/", get(home::home))
         .route("/-/health/live/", get(health::live))
         .route("/-/health/ready/", get(health::ready))
         .route(

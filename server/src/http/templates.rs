@@ -54,6 +54,7 @@ fn environment() -> &'static Environment<'static> {
                 "access_denied.html",
                 include_str!("../../templates/access_denied.html"),
             ),
+            ("home.html", include_str!("../../templates/home.html")),
         ] {
             // The templates are part of the binary and checked by tests; a broken one
             // shows up as a render error, not a crash.
@@ -62,6 +63,21 @@ fn environment() -> &'static Environment<'static> {
             }
         }
         env
+    })
+}
+
+/// The signed-in user's landing page.
+pub fn render_home(
+    brand: &BrandView,
+    username: &str,
+    name: &str,
+    sign_out_url: Option<&str>,
+) -> Result<String, minijinja::Error> {
+    environment().get_template("home.html")?.render(context! {
+        brand => brand,
+        username => username,
+        name => if name.is_empty() { username } else { name },
+        sign_out_url => sign_out_url,
     })
 }
 
@@ -187,6 +203,9 @@ mod tests {
         assert!(login.contains(r#"<label for="password">Password</label>"#));
         assert!(login.contains("Failed to authenticate."));
         // minijinja escapes `/` too; browsers read it back as `/`.
-        assert!(login.contains(r#"href="&#x2f;if&#x2f;flow&#x2f;enroll&#x2f;""#), "{login}");
+        assert!(
+            login.contains(r#"href="&#x2f;if&#x2f;flow&#x2f;enroll&#x2f;""#),
+            "{login}"
+        );
     }
 }

@@ -1,0 +1,66 @@
+//! `/`: the signed-in user's page, or the brand's sign-in flow for everyone else.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use gatehouse_core::storage::{flows, users};
+
+use super::flows::{Caller, brand_for, brand_of, now, session_user};
+use crate::state::AppState;
+
+/// `GET /`.
+pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
+    let brand = brand_for(&state, caller.host()).await;
+    let flow_slug = |id| {
+        let state = state.clone();
+        async move {
+            let mut db = state.store.acquire().await.ok()?;
+            flows::get(&mut db, id).await.ok()?.map(|f| f.slug)
+        }
+    };
+    let Some(user_id) = session_user(&state, &caller, now()).await else {
+        let login = match brand.as_ref().and_then(|b| b.flow_authentication) {
+            Some(id) => flow_slug(id).await,
+            None => None,
+        };
+        return match login {
+            Some(slug) => Redirect::to(&format!("/if/flow/{slug}/?next=/")).into_response(),
+            None => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html("<!doctype html><title>Gatehouse</title><p>No sign-in flow is configured for this site.</p>"),
+            )
+                .into_response(),
+        };
+    };
+    let user = match state.store.acquire().await {
+        Ok(mut db) => users::get(&mut db, user_id).await.ok().flatten(),
+        Err(_) => None,
+    };
+    let Some(user) = user else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    let sign_out = match brand.as_ref().and_then(|b| b.flow_invalidation) {
+        Some(id) => flow_slug(id).await.map(|slug| format!("/if/flow/{slug}/")),
+        None => None,
+    };
+    let view = brand_of(&state, caller.host()).await;
+    match crate::http::templates::render_home(
+        &view,
+        &user.username,
+        &user.name,
+        sign_out.as_deref(),
+    ) {
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            response.headers_mut().insert(
+                axum::http::header::CACHE_CONTROL,
+                axum::http::HeaderValue::from_static("no-store"),
+            );
+            response
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "cannot render the home page");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
