@@ -47,6 +47,55 @@ pub struct Settings {
     pub database: DatabaseSettings,
     /// The HTTPS listener's certificate; a self-signed pair is made when unset.
     pub tls: TlsSettings,
+    /// argon2id cost of password hashes.
+    pub password_hash: PasswordHashSettings,
+    /// Sign-in throttling.
+    pub login: LoginSettings,
+}
+
+/// argon2id parameters for new password hashes (existing hashes keep theirs).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PasswordHashSettings {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for PasswordHashSettings {
+    /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// When failed sign-ins lock further attempts.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Consecutive failures for one login name that lock it.
+    pub lock_after: u32,
+    /// Consecutive failures from one client address that lock it.
+    pub lock_after_per_ip: u32,
+    /// How long failures count, and so how long a lock lasts, in seconds.
+    pub lock_seconds: u32,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            lock_after: 5,
+            lock_after_per_ip: 20,
+            lock_seconds: 300,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -60,6 +109,8 @@ impl Default for Settings {
             listen: ListenSettings::default(),
             database: DatabaseSettings::default(),
             tls: TlsSettings::default(),
+            password_hash: PasswordHashSettings::default(),
+            login: LoginSettings::default(),
         }
     }
 }

@@ -68,6 +68,31 @@ pub struct RequestInfo {
     pub now: Timestamp,
     /// argon2id cost of new password hashes.
     pub password_cost: PasswordCost,
+    /// When failed sign-ins lock further attempts.
+    pub throttle: Throttle,
+}
+
+/// Login throttling: after this many consecutive failed sign-ins for one login name,
+/// or from one client address, further attempts are refused until `window` has
+/// passed since the failures (a success resets the count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Throttle {
+    /// Failures per login name (what was typed, ignoring case).
+    pub per_user: u32,
+    /// Failures per client address (higher: offices share addresses).
+    pub per_ip: u32,
+    /// How far back failures count, and so how long a lock lasts.
+    pub window: time::Duration,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            per_user: 5,
+            per_ip: 20,
+            window: time::Duration::minutes(5),
+        }
+    }
 }
 
 /// What the caller must do besides showing the challenge.

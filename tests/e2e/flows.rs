@@ -74,11 +74,15 @@ fn client() -> reqwest::Client {
 }
 
 async fn server() -> (tempfile::TempDir, Server) {
+    server_with(&[]).await
+}
+
+async fn server_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     let data = tempfile::tempdir().unwrap();
     let folder = data.path().join("blueprints");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("login.yaml"), LOGIN_FLOW).unwrap();
-    let server = Server::start(data.path(), &[]);
+    let server = Server::start(data.path(), env);
     // Blueprints apply in the background: wait for the flow to exist.
     let url = server.http_url("/api/v1/flows/executor/sign-in/");
     for _ in 0..150 {
@@ -351,4 +355,36 @@ async fn the_shipped_flows_sign_in_from_the_home_page_and_sign_out() {
         .await
         .unwrap();
     assert_eq!(replay.status(), 303);
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_sign_in_even_with_the_right_password() {
+    let (_data, server) = server_with(&[("GATEHOUSE_LOGIN__LOCK_AFTER", "2")]).await;
+    let url = server.http_url("/api/v1/flows/executor/sign-in/");
+    let attempt = |password: &'static str| {
+        let url = url.clone();
+        async move {
+            let mut jar = Jar::default();
+            let first = client().get(&url).send().await.unwrap();
+            jar.take(&first);
+            post_json(
+                &url,
+                &mut jar,
+                json!({"uid_field": "alice", "password": password}),
+            )
+            .await
+        }
+    };
+    for _ in 0..2 {
+        let out = attempt("wrong").await;
+        assert_eq!(
+            out["response_errors"]["non_field_errors"][0]["string"],
+            "Failed to authenticate."
+        );
+    }
+    let locked = attempt("correct-horse").await;
+    assert_eq!(
+        locked["response_errors"]["non_field_errors"][0]["string"],
+        "Too many failed sign-ins; try again in a few minutes."
+    );
 }

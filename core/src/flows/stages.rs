@@ -13,6 +13,7 @@ use super::{Effects, FlowError, FlowState, RequestInfo};
 use crate::Timestamp;
 use crate::ids::{FlowId, StageId};
 use crate::secrets::{hash_key, random_key, verify_password};
+use crate::storage::events::{self, NewEvent};
 use crate::storage::sessions::{self, NewSession};
 use crate::storage::stages::Stage;
 use crate::storage::users::{self, User};
@@ -25,6 +26,71 @@ pub(super) const FAILED: &str = "Failed to authenticate.";
 /// How long a session lasts when the stage says `seconds=0` (until the browser closes):
 /// the server still forgets it after this.
 const BROWSER_SESSION_CEILING: time::Duration = time::Duration::days(1);
+
+/// Shown instead of checking the password while sign-ins are locked.
+pub(super) const LOCKED: &str = "Too many failed sign-ins; try again in a few minutes.";
+
+/// Events that login throttling counts.
+const LOGIN_FAILED: &str = "login_failed";
+const LOGIN_SUCCEEDED: &str = "login";
+
+/// How long login events are kept: long enough for any throttle window and an audit.
+const LOGIN_EVENT_RETENTION: time::Duration = time::Duration::days(30);
+
+/// The throttle key of what the user typed: failures count per name, in any case.
+fn throttle_key(typed: &str) -> String {
+    typed.trim().to_lowercase()
+}
+
+/// Whether sign-ins for `typed`, or from this client, are locked now.
+async fn locked(tx: &mut Tx, typed: &str, request: &RequestInfo) -> Result<bool, FlowError> {
+    let since = request.now + -request.throttle.window;
+    let key = throttle_key(typed);
+    let by_user =
+        events::count_failures_since_success(tx, LOGIN_FAILED, LOGIN_SUCCEEDED, &key, false, since)
+            .await?;
+    if by_user >= i64::from(request.throttle.per_user) {
+        return Ok(true);
+    }
+    if request.client_ip.is_empty() {
+        return Ok(false);
+    }
+    let by_ip = events::count_failures_since_success(
+        tx,
+        LOGIN_FAILED,
+        LOGIN_SUCCEEDED,
+        &request.client_ip,
+        true,
+        since,
+    )
+    .await?;
+    Ok(by_ip >= i64::from(request.throttle.per_ip))
+}
+
+/// Records a sign-in attempt for throttling and the event log. The username column
+/// holds the throttle key (what was typed), the context the account it matched.
+async fn record_attempt(
+    tx: &mut Tx,
+    typed: &str,
+    user: Option<&User>,
+    succeeded: bool,
+    request: &RequestInfo,
+) -> Result<(), FlowError> {
+    let mut event = NewEvent::new(
+        if succeeded {
+            LOGIN_SUCCEEDED
+        } else {
+            LOGIN_FAILED
+        },
+        LOGIN_EVENT_RETENTION,
+    );
+    event.username = throttle_key(typed);
+    event.user_id = user.map(|u| u.id);
+    event.client_ip = request.client_ip.clone();
+    event.context = serde_json::json!({"user_agent": request.user_agent});
+    events::record(tx, event, request.now).await?;
+    Ok(())
+}
 
 /// What a stage decided.
 pub(super) enum StageResult {
@@ -179,7 +245,16 @@ async fn identification(
     }
     let user = find_user(ctx.tx, &settings, &typed).await?;
     if let Some(password_settings) = inline {
-        if password_ok(user.as_ref(), text(answer, "password")) {
+        if locked(ctx.tx, &typed, ctx.request).await? {
+            return Ok(show(
+                Challenge::form_error(LOCKED),
+                enroll_url,
+                recovery_url,
+            ));
+        }
+        let ok = password_ok(user.as_ref(), text(answer, "password"));
+        record_attempt(ctx.tx, &typed, user.as_ref(), ok, ctx.request).await?;
+        if ok {
             ctx.state.pending_user = user.map(|u| u.id);
             ctx.state.auth_methods.push("pwd".into());
             return Ok(StageResult::Done);
@@ -238,7 +313,17 @@ async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResu
     let Some(answer) = ctx.answer else {
         return Ok(show(BTreeMap::new()));
     };
-    if password_ok(user.as_ref(), text(answer, "password")) {
+    let typed = ctx
+        .state
+        .pending_identifier
+        .clone()
+        .unwrap_or_else(|| shown_name.clone());
+    if locked(ctx.tx, &typed, ctx.request).await? {
+        return Ok(show(Challenge::form_error(LOCKED)));
+    }
+    let ok = password_ok(user.as_ref(), text(answer, "password"));
+    record_attempt(ctx.tx, &typed, user.as_ref(), ok, ctx.request).await?;
+    if ok {
         ctx.state.auth_methods.push("pwd".into());
         return Ok(StageResult::Done);
     }

@@ -117,6 +117,35 @@ pub async fn list_recent(db: &mut impl Db, limit: i64, action: Option<&str>) -> 
         .await)?)
 }
 
+/// How many `failed` events name `key` (in the username column, or the client IP
+/// column with `by_ip`) after `since` and after the newest `succeeded` event naming
+/// it: the consecutive failures login throttling counts.
+pub async fn count_failures_since_success(
+    db: &mut impl Db,
+    failed: &str,
+    succeeded: &str,
+    key: &str,
+    by_ip: bool,
+    since: Timestamp,
+) -> Result<i64> {
+    let sql = if by_ip {
+        "SELECT COUNT(*) FROM events WHERE action = $1 AND client_ip = $3 AND created_at > $4 \
+         AND created_at > COALESCE((SELECT MAX(created_at) FROM events \
+         WHERE action = $2 AND client_ip = $3), $4)"
+    } else {
+        "SELECT COUNT(*) FROM events WHERE action = $1 AND username = $3 AND created_at > $4 \
+         AND created_at > COALESCE((SELECT MAX(created_at) FROM events \
+         WHERE action = $2 AND username = $3), $4)"
+    };
+    Ok(dispatch!(db, |c| sqlx::query_scalar(sql)
+        .bind(failed)
+        .bind(succeeded)
+        .bind(key)
+        .bind(since)
+        .fetch_one(c)
+        .await)?)
+}
+
 /// Deletes every event whose retention has ended at `now`; returns how many.
 pub async fn delete_expired(db: &mut impl Db, now: Timestamp) -> Result<u64> {
     Ok(dispatch!(db, |c| {

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cookie::{Cookie, SameSite};
 use gatehouse_core::Timestamp;
 use gatehouse_core::flows::executor::run;
-use gatehouse_core::flows::{Challenge, Effects, FlowError, Outcome, RequestInfo};
+use gatehouse_core::flows::{Challenge, Effects, FlowError, Outcome, RequestInfo, Throttle};
 use gatehouse_core::ids::UserId;
 use gatehouse_core::secrets::{PasswordCost, hash_key};
 use gatehouse_core::storage::{brands, sessions};
@@ -138,7 +138,16 @@ async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> 
         user_agent: caller.user_agent.clone(),
         next: safe_next(next),
         now,
-        password_cost: PasswordCost::default(),
+        password_cost: PasswordCost {
+            memory_kib: state.settings.password_hash.memory_kib,
+            iterations: state.settings.password_hash.iterations,
+            parallelism: state.settings.password_hash.parallelism,
+        },
+        throttle: Throttle {
+            per_user: state.settings.login.lock_after,
+            per_ip: state.settings.login.lock_after_per_ip,
+            window: time::Duration::seconds(i64::from(state.settings.login.lock_seconds)),
+        },
     }
 }
 

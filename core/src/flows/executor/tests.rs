@@ -6,6 +6,7 @@ use serde_json::{Map, Value as Json, json};
 use super::*;
 use crate::blueprints::apply::{ApplyOptions, apply};
 use crate::blueprints::models::WriteOptions;
+use crate::flows::Throttle;
 use crate::secrets::PasswordCost;
 use crate::storage::sessions;
 use crate::storage::testing::{storage_test, t0};
@@ -104,6 +105,7 @@ fn request() -> RequestInfo {
         next: Some("/after".into()),
         now: t0(),
         password_cost: CHEAP,
+        throttle: Throttle::default(),
     }
 }
 
@@ -303,3 +305,56 @@ storage_test!(an_unknown_flow_is_an_error, |store| {
         .unwrap_err();
     assert!(matches!(err, FlowError::UnknownFlow(_)));
 });
+
+storage_test!(
+    consecutive_failures_lock_a_name_and_an_address_for_a_while,
+    |store| {
+        setup(&store).await;
+        let at = |minutes: i64| RequestInfo {
+            now: t0() + time::Duration::minutes(minutes),
+            ..request()
+        };
+        let try_login = |password: &'static str, who: &'static str, info: RequestInfo| {
+            let store = &store;
+            async move {
+                let first = run(store, "one-page", None, None, &info).await.unwrap();
+                let key = first.effects.set_flow_key.unwrap();
+                let answer = answer(&[("uid_field", who), ("password", password)]);
+                run(store, "one-page", Some(&key), Some(&answer), &info)
+                    .await
+                    .unwrap()
+            }
+        };
+        for _ in 0..5 {
+            let out = try_login("wrong", "Alice", at(0)).await;
+            assert_eq!(form_error(&out.challenge), Some(stages::FAILED));
+        }
+        // Locked: even the right password is not checked.
+        let out = try_login("right-password", "alice", at(1)).await;
+        assert_eq!(form_error(&out.challenge), Some(stages::LOCKED));
+        // The window passes; a success resets the count.
+        let out = try_login("right-password", "alice", at(6)).await;
+        assert!(matches!(out.challenge, Challenge::Redirect { .. }));
+        let out = try_login("wrong", "alice", at(7)).await;
+        assert_eq!(form_error(&out.challenge), Some(stages::FAILED));
+
+        // Per address: many names from one client.
+        let strict = |minutes| RequestInfo {
+            throttle: Throttle {
+                per_user: 100,
+                per_ip: 3,
+                window: time::Duration::minutes(5),
+            },
+            client_ip: "198.51.100.7".into(),
+            ..at(minutes)
+        };
+        for name in ["a", "b", "c"] {
+            try_login("wrong", name, strict(20)).await;
+        }
+        let out = try_login("right-password", "alice", strict(21)).await;
+        assert_eq!(form_error(&out.challenge), Some(stages::LOCKED));
+        // Another address is not affected.
+        let out = try_login("right-password", "alice", at(21)).await;
+        assert!(matches!(out.challenge, Challenge::Redirect { .. }));
+    }
+);
