@@ -388,3 +388,67 @@ async fn repeated_failures_lock_sign_in_even_with_the_right_password() {
         "Too many failed sign-ins; try again in a few minutes."
     );
 }
+
+#[tokio::test]
+async fn a_brand_on_another_host_uses_its_own_flow_and_title() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = data.path().join("blueprints");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("login.yaml"), LOGIN_FLOW).unwrap();
+    std::fs::write(
+        folder.join("brand.yaml"),
+        "version: 1
+entries:
+  - model: gatehouse_brands.brand
+    identifiers: {domain: other.test}
+    attrs:
+      branding_title: Other Co
+      branding_logo: /static/other.svg
+      flow_authentication: !Find [gatehouse_flows.flow, [slug, sign-in]]
+",
+    )
+    .unwrap();
+    let server = Server::start(data.path(), &[]);
+    let home = server.http_url("/");
+    let mut location = String::new();
+    for _ in 0..150 {
+        let response = client()
+            .get(&home)
+            .header(reqwest::header::HOST, "other.test")
+            .send()
+            .await
+            .unwrap();
+        location = response
+            .headers()
+            .get(LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        if location.starts_with("/if/flow/sign-in/") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        location,
+        "/if/flow/sign-in/?next=/",
+        "{}",
+        server.log_text()
+    );
+    let page = client()
+        .get(server.http_url(&location))
+        .header(reqwest::header::HOST, "other.test")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<title>Welcome – Other Co</title>"), "{page}");
+    assert!(page.contains(r#"alt="Other Co""#), "{page}");
+    // Any other host gets the default brand and its flow.
+    let default = client().get(&home).send().await.unwrap();
+    assert_eq!(
+        default.headers()[LOCATION],
+        "/if/flow/default-authentication-flow/?next=/"
+    );
+}
