@@ -12,6 +12,7 @@
 )]
 
 mod blueprints;
+mod browser;
 mod dependency_rules;
 mod flows;
 mod harness;

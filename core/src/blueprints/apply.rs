@@ -3,18 +3,23 @@
 //! not at all. Re-applying an unchanged blueprint writes nothing: an entry's fields
 //! are compared in canonical form with what is stored.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use gatehouse_config::Environment;
 use gatehouse_config::blueprint::yaml::Pos;
-use gatehouse_config::blueprint::{Blueprint, BlueprintError, Entry, EntryState, Value, ValueKind};
+use gatehouse_config::blueprint::{Blueprint, BlueprintError, Entry, EntryState, Value};
 use gatehouse_config::objects::FieldError;
 use serde_json::Value as Json;
 
+use self::listed::Listed;
+use self::order::dependency_order;
 use super::eval::{EvalError, Resolver, Scope, evaluate, truthy};
 use super::models::{Fields, Model, Object, WriteError, WriteOptions};
 use crate::Timestamp;
 use crate::storage::{StorageError, Store, Tx};
+
+mod listed;
+mod order;
 
 /// The advisory lock key blueprint applies take on PostgreSQL ("GHBLUEPR").
 const BLUEPRINT_LOCK: i64 = 0x4748_424c_5545_5052;
@@ -326,104 +331,6 @@ impl Resolver for Session<'_> {
     }
 }
 
-/// The listed objects of one model, indexed by the fields queries have used so far,
-/// so that finding an entry's object does not scan the whole model each time.
-struct Listed {
-    objects: Vec<Object>,
-    /// Position of each object by id.
-    positions: HashMap<String, usize>,
-    /// field → JSON text of its value → positions.
-    by_field: HashMap<String, HashMap<String, Vec<usize>>>,
-}
-
-impl Listed {
-    fn new(objects: Vec<Object>) -> Self {
-        let positions = objects
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (o.id.clone(), i))
-            .collect();
-        Self {
-            objects,
-            positions,
-            by_field: HashMap::new(),
-        }
-    }
-
-    /// The index key of `field` in `object`.
-    fn key(object: &Object, field: &str) -> String {
-        if field == "pk" {
-            return Json::String(object.id.clone()).to_string();
-        }
-        object.fields.get(field).unwrap_or(&Json::Null).to_string()
-    }
-
-    /// The objects matching every `(field, value)` of `query`.
-    fn find(&mut self, query: &[(String, Json)]) -> Vec<&Object> {
-        let Some((field, value)) = query.first() else {
-            return self.objects.iter().collect();
-        };
-        let objects = &self.objects;
-        let index = self.by_field.entry(field.clone()).or_insert_with(|| {
-            let mut index: HashMap<String, Vec<usize>> = HashMap::new();
-            for (i, object) in objects.iter().enumerate() {
-                index.entry(Self::key(object, field)).or_default().push(i);
-            }
-            index
-        });
-        index
-            .get(&value.to_string())
-            .into_iter()
-            .flatten()
-            .filter_map(|i| objects.get(*i))
-            .filter(|o| matches(o, query))
-            .collect()
-    }
-
-    /// Adds `object`, or replaces the object with its id, keeping the indexes true.
-    fn upsert(&mut self, object: Object) {
-        let position = match self.positions.get(&object.id) {
-            Some(&i) => {
-                for (field, index) in &mut self.by_field {
-                    if let Some(old) = self.objects.get(i)
-                        && let Some(list) = index.get_mut(&Self::key(old, field))
-                    {
-                        list.retain(|p| *p != i);
-                    }
-                }
-                if let Some(slot) = self.objects.get_mut(i) {
-                    *slot = object;
-                }
-                i
-            }
-            None => {
-                self.positions.insert(object.id.clone(), self.objects.len());
-                self.objects.push(object);
-                self.objects.len() - 1
-            }
-        };
-        if let Some(object) = self.objects.get(position) {
-            for (field, index) in &mut self.by_field {
-                index
-                    .entry(Self::key(object, field))
-                    .or_default()
-                    .push(position);
-            }
-        }
-    }
-}
-
-/// Whether every `(field, value)` holds for `object`; `pk` is its primary key.
-fn matches(object: &Object, query: &[(String, Json)]) -> bool {
-    query.iter().all(|(field, value)| {
-        if field == "pk" {
-            value.as_str() == Some(object.id.as_str())
-        } else {
-            object.fields.get(field).unwrap_or(&Json::Null) == value
-        }
-    })
-}
-
 /// Evaluated `(field, value, position)` triples of a mapping.
 type Evaluated = Vec<(String, Json, Pos)>;
 
@@ -686,167 +593,6 @@ fn label(model: Model, identifiers: &Evaluated, attrs: &Evaluated) -> String {
             .join(" ")
     } else {
         parts.join(" ")
-    }
-}
-
-/// Entry indices in an order where every entry comes after the entries its `!KeyOf`
-/// tags name, file order otherwise. A `!KeyOf` naming no entry, or a cycle, is an error.
-fn dependency_order(file: &str, entries: &[Entry]) -> Result<Vec<usize>, BlueprintError> {
-    let by_id: HashMap<&str, usize> = entries
-        .iter()
-        .filter_map(|e| e.id.as_deref().map(|id| (id, e.index)))
-        .collect();
-    let mut deps: Vec<BTreeMap<usize, Pos>> = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let mut refs = Vec::new();
-        for value in entry
-            .identifiers
-            .iter()
-            .chain(&entry.attrs)
-            .map(|(_, v)| v)
-            .chain(&entry.conditions)
-        {
-            key_of_refs(value, &mut refs);
-        }
-        let mut mine = BTreeMap::new();
-        for (id, pos) in refs {
-            let Some(&target) = by_id.get(id.as_str()) else {
-                return Err(BlueprintError {
-                    file: file.to_owned(),
-                    pos,
-                    entry: Some(entry.index),
-                    message: format!("!KeyOf {id}: no entry has `id: {id}`"),
-                });
-            };
-            if target == entry.index {
-                return Err(BlueprintError {
-                    file: file.to_owned(),
-                    pos,
-                    entry: Some(entry.index),
-                    message: format!("!KeyOf {id}: an entry cannot refer to itself"),
-                });
-            }
-            mine.entry(target).or_insert(pos);
-        }
-        deps.push(mine);
-    }
-    // Kahn's algorithm, always taking the lowest ready index: file order where the
-    // references allow it.
-    let mut waiting: Vec<usize> = deps.iter().map(BTreeMap::len).collect();
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); entries.len()];
-    for (i, mine) in deps.iter().enumerate() {
-        for dep in mine.keys() {
-            if let Some(list) = dependents.get_mut(*dep) {
-                list.push(i);
-            }
-        }
-    }
-    let mut ready: BTreeSet<usize> = (0..entries.len())
-        .filter(|i| waiting.get(*i) == Some(&0))
-        .collect();
-    let mut done: BTreeSet<usize> = BTreeSet::new();
-    let mut order = Vec::with_capacity(entries.len());
-    while let Some(i) = ready.pop_first() {
-        done.insert(i);
-        order.push(i);
-        for dependent in dependents.get(i).into_iter().flatten() {
-            if let Some(count) = waiting.get_mut(*dependent) {
-                *count -= 1;
-                if *count == 0 {
-                    ready.insert(*dependent);
-                }
-            }
-        }
-    }
-    if order.len() < entries.len() {
-        return Err(cycle_error(file, entries, &deps, &done));
-    }
-    Ok(order)
-}
-
-/// Names one cycle among the entries not yet ordered.
-fn cycle_error(
-    file: &str,
-    entries: &[Entry],
-    deps: &[BTreeMap<usize, Pos>],
-    done: &BTreeSet<usize>,
-) -> BlueprintError {
-    let start = (0..entries.len()).find(|i| !done.contains(i)).unwrap_or(0);
-    let mut path = vec![start];
-    let mut current = start;
-    loop {
-        let next = deps
-            .get(current)
-            .and_then(|d| d.keys().find(|dep| !done.contains(*dep)).copied());
-        let Some(next) = next else { break };
-        if let Some(at) = path.iter().position(|p| *p == next) {
-            path.drain(..at);
-            path.push(next);
-            break;
-        }
-        path.push(next);
-        current = next;
-    }
-    let first = path.first().copied().unwrap_or(start);
-    let second = path.get(1).copied().unwrap_or(first);
-    let pos = deps
-        .get(first)
-        .and_then(|d| d.get(&second))
-        .copied()
-        .or_else(|| entries.get(first).map(|e| e.pos))
-        .unwrap_or_default();
-    let names: Vec<String> = path
-        .iter()
-        .map(|i| {
-            let id = entries.get(*i).and_then(|e| e.id.as_deref()).unwrap_or("?");
-            format!("entry {i} ({id})")
-        })
-        .collect();
-    BlueprintError {
-        file: file.to_owned(),
-        pos,
-        entry: Some(first),
-        message: format!("cyclic reference: {}", names.join(" → ")),
-    }
-}
-
-fn key_of_refs(value: &Value, out: &mut Vec<(String, Pos)>) {
-    match &value.kind {
-        ValueKind::KeyOf(id) => out.push((id.clone(), value.pos)),
-        ValueKind::Seq(items) | ValueKind::Format { args: items, .. } => {
-            for item in items {
-                key_of_refs(item, out);
-            }
-        }
-        ValueKind::Map(pairs) | ValueKind::Find { query: pairs, .. } => {
-            for (_, item) in pairs {
-                key_of_refs(item, out);
-            }
-        }
-        ValueKind::Context { default, .. } | ValueKind::Env { default, .. } => {
-            if let Some(default) = default {
-                key_of_refs(default, out);
-            }
-        }
-        ValueKind::If {
-            condition,
-            then,
-            otherwise,
-        } => {
-            for item in [condition, then, otherwise] {
-                key_of_refs(item, out);
-            }
-        }
-        ValueKind::Condition { args, .. } => {
-            for item in args {
-                key_of_refs(item, out);
-            }
-        }
-        ValueKind::Null
-        | ValueKind::Bool(_)
-        | ValueKind::Int(_)
-        | ValueKind::Float(_)
-        | ValueKind::Str(_) => {}
     }
 }
 

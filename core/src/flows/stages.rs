@@ -1,6 +1,7 @@
 //! What each stage kind does with a request: show its challenge, or take an answer.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use gatehouse_config::objects::{
     self, DenyStage, IdentificationStage, PasswordStage, RedirectMode, RedirectStage, UserField,
@@ -12,7 +13,7 @@ use super::challenge::{Challenge, FieldError, FlowInfo};
 use super::{Effects, FlowError, FlowState, RequestInfo};
 use crate::Timestamp;
 use crate::ids::{FlowId, StageId};
-use crate::secrets::{hash_key, random_key, verify_password};
+use crate::secrets::{PasswordCost, hash_key, hash_password, random_key, verify_password};
 use crate::storage::events::{self, NewEvent};
 use crate::storage::sessions::{self, NewSession};
 use crate::storage::stages::Stage;
@@ -188,13 +189,22 @@ async fn find_user(
 }
 
 /// Whether `password` signs `user` in: active, with a usable password that matches.
-fn password_ok(user: Option<&User>, password: &str) -> bool {
-    user.is_some_and(|u| {
-        u.is_active
-            && u.password_hash
+/// Without a hash to check, a stand-in hash of the same cost is checked anyway, so
+/// the answer takes as long for an unknown name as for a wrong password.
+fn password_ok(user: Option<&User>, password: &str, cost: PasswordCost) -> bool {
+    match user.and_then(|u| u.password_hash.as_deref().map(|hash| (u, hash))) {
+        Some((user, hash)) => verify_password(password, hash) && user.is_active,
+        None => {
+            static STAND_IN: OnceLock<Option<String>> = OnceLock::new();
+            if let Some(hash) = STAND_IN
+                .get_or_init(|| hash_password("not a password", cost).ok())
                 .as_deref()
-                .is_some_and(|hash| verify_password(password, hash))
-    })
+            {
+                verify_password(password, hash);
+            }
+            false
+        }
+    }
 }
 
 async fn identification(
@@ -252,7 +262,11 @@ async fn identification(
                 recovery_url,
             ));
         }
-        let ok = password_ok(user.as_ref(), text(answer, "password"));
+        let ok = password_ok(
+            user.as_ref(),
+            text(answer, "password"),
+            ctx.request.password_cost,
+        );
         record_attempt(ctx.tx, &typed, user.as_ref(), ok, ctx.request).await?;
         if ok {
             ctx.state.pending_user = user.map(|u| u.id);
@@ -321,7 +335,11 @@ async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResu
     if locked(ctx.tx, &typed, ctx.request).await? {
         return Ok(show(Challenge::form_error(LOCKED)));
     }
-    let ok = password_ok(user.as_ref(), text(answer, "password"));
+    let ok = password_ok(
+        user.as_ref(),
+        text(answer, "password"),
+        ctx.request.password_cost,
+    );
     record_attempt(ctx.tx, &typed, user.as_ref(), ok, ctx.request).await?;
     if ok {
         ctx.state.auth_methods.push("pwd".into());
