@@ -72,9 +72,10 @@ pub struct RequestInfo {
     pub throttle: Throttle,
 }
 
-/// Login throttling: after this many consecutive failed sign-ins for one login name,
-/// or from one client address, further attempts are refused until `window` has
-/// passed since the failures (a success resets the count).
+/// Login throttling: from the second consecutive failed sign-in for one login name the
+/// answer is delayed (1 s, doubling, at most 8 s); after `per_user` failures for the
+/// name, or `per_ip` from one client address, further attempts are refused until
+/// `window` has passed since the failures (a success resets the count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttle {
     /// Failures per login name (what was typed, ignoring case).
@@ -107,6 +108,9 @@ pub struct Effects {
     pub login: Option<(String, Option<Timestamp>)>,
     /// Clear the core session cookie.
     pub logout: bool,
+    /// Answer only after this long: consecutive failed sign-ins slow down before
+    /// they lock. The caller waits (the engine holds nothing meanwhile).
+    pub delay: Option<std::time::Duration>,
 }
 
 /// The answer to one request.

@@ -445,6 +445,18 @@ entries:
         .unwrap();
     assert!(page.contains("<title>Welcome – Other Co</title>"), "{page}");
     assert!(page.contains(r#"alt="Other Co""#), "{page}");
+    // A brand's domain is a place `next` may send the browser after signing in.
+    let url = server.http_url("/api/v1/flows/executor/sign-in/?next=https://other.test/app");
+    let mut jar = Jar::default();
+    let first = client().get(&url).send().await.unwrap();
+    jar.take(&first);
+    let done = post_json(
+        &url,
+        &mut jar,
+        json!({"uid_field": "alice", "password": "correct-horse"}),
+    )
+    .await;
+    assert_eq!(done["to"], "https://other.test/app");
     // Any other host gets the default brand and its flow.
     let default = client().get(&home).send().await.unwrap();
     assert_eq!(

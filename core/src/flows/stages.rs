@@ -43,18 +43,44 @@ fn throttle_key(typed: &str) -> String {
     typed.trim().to_lowercase()
 }
 
-/// Whether sign-ins for `typed`, or from this client, are locked now.
-async fn locked(tx: &mut Tx, typed: &str, request: &RequestInfo) -> Result<bool, FlowError> {
+/// How recent failures stand for `typed` and this client.
+struct Failures {
+    /// Consecutive failures for the name.
+    by_user: i64,
+    /// Sign-in is refused until they age out.
+    locked: bool,
+}
+
+impl Failures {
+    /// How long to hold the answer to the next failure: 1 s from the second
+    /// consecutive failure, doubling, at most 8 s.
+    fn delay_after_next(&self) -> Option<std::time::Duration> {
+        let failures = self.by_user + 1;
+        (failures >= 2).then(|| {
+            let exponent = u32::try_from((failures - 2).min(3)).unwrap_or(3);
+            std::time::Duration::from_secs(1 << exponent)
+        })
+    }
+}
+
+/// How sign-ins for `typed`, and from this client, stand now.
+async fn failures(tx: &mut Tx, typed: &str, request: &RequestInfo) -> Result<Failures, FlowError> {
     let since = request.now + -request.throttle.window;
     let key = throttle_key(typed);
     let by_user =
         events::count_failures_since_success(tx, LOGIN_FAILED, LOGIN_SUCCEEDED, &key, false, since)
             .await?;
     if by_user >= i64::from(request.throttle.per_user) {
-        return Ok(true);
+        return Ok(Failures {
+            by_user,
+            locked: true,
+        });
     }
     if request.client_ip.is_empty() {
-        return Ok(false);
+        return Ok(Failures {
+            by_user,
+            locked: false,
+        });
     }
     let by_ip = events::count_failures_since_success(
         tx,
@@ -65,7 +91,10 @@ async fn locked(tx: &mut Tx, typed: &str, request: &RequestInfo) -> Result<bool,
         since,
     )
     .await?;
-    Ok(by_ip >= i64::from(request.throttle.per_ip))
+    Ok(Failures {
+        by_user,
+        locked: by_ip >= i64::from(request.throttle.per_ip),
+    })
 }
 
 /// Records a sign-in attempt for throttling and the event log. The username column
@@ -255,7 +284,8 @@ async fn identification(
     }
     let user = find_user(ctx.tx, &settings, &typed).await?;
     if let Some(password_settings) = inline {
-        if locked(ctx.tx, &typed, ctx.request).await? {
+        let failures = failures(ctx.tx, &typed, ctx.request).await?;
+        if failures.locked {
             return Ok(show(
                 Challenge::form_error(LOCKED),
                 enroll_url,
@@ -273,6 +303,7 @@ async fn identification(
             ctx.state.auth_methods.push("pwd".into());
             return Ok(StageResult::Done);
         }
+        ctx.effects.delay = failures.delay_after_next();
         ctx.state.attempts += 1;
         if ctx.state.attempts >= password_settings.failed_attempts_before_cancel.max(1) {
             return Ok(StageResult::Restart(
@@ -332,7 +363,8 @@ async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResu
         .pending_identifier
         .clone()
         .unwrap_or_else(|| shown_name.clone());
-    if locked(ctx.tx, &typed, ctx.request).await? {
+    let failures = failures(ctx.tx, &typed, ctx.request).await?;
+    if failures.locked {
         return Ok(show(Challenge::form_error(LOCKED)));
     }
     let ok = password_ok(
@@ -345,6 +377,7 @@ async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResu
         ctx.state.auth_methods.push("pwd".into());
         return Ok(StageResult::Done);
     }
+    ctx.effects.delay = failures.delay_after_next();
     ctx.state.attempts += 1;
     if ctx.state.attempts >= settings.failed_attempts_before_cancel.max(1) {
         return Ok(StageResult::Restart(

@@ -20,7 +20,7 @@ use gatehouse_core::flows::executor::run;
 use gatehouse_core::flows::{Challenge, Effects, FlowError, Outcome, RequestInfo, Throttle};
 use gatehouse_core::ids::UserId;
 use gatehouse_core::secrets::{PasswordCost, hash_key};
-use gatehouse_core::storage::{brands, sessions};
+use gatehouse_core::storage::{brands, providers, sessions};
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
@@ -98,15 +98,61 @@ impl Caller {
     }
 }
 
-/// `next` when it is safe to send a browser to: a path on this site. Anything with a
-/// scheme, a host (`//evil`) or a backslash is refused.
-pub fn safe_next(next: Option<&str>) -> Option<String> {
+/// `next` when it is safe to send a browser to: a path on this site, or an http(s)
+/// URL on one of `hosts` (the brands' domains and the proxy providers' hosts).
+/// Anything else (`//evil`, `https://evil/`, user info, backslashes) is refused.
+pub fn safe_next(next: Option<&str>, hosts: &[String]) -> Option<String> {
     let next = next?;
-    let ok = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && !next.chars().any(char::is_control);
-    ok.then(|| next.to_owned())
+    if next.contains('\\') || next.chars().any(char::is_control) {
+        return None;
+    }
+    if next.starts_with('/') && !next.starts_with("//") {
+        return Some(next.to_owned());
+    }
+    let rest = next
+        .strip_prefix("https://")
+        .or_else(|| next.strip_prefix("http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return None;
+    }
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(host, _)| host)
+        .to_lowercase();
+    hosts
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(&host))
+        .then(|| next.to_owned())
+}
+
+/// The hosts `next` may point at: every brand's domain and every proxy provider's
+/// external host.
+async fn redirect_hosts(state: &AppState) -> Vec<String> {
+    let Ok(mut db) = state.store.acquire().await else {
+        return Vec::new();
+    };
+    let mut hosts: Vec<String> = brands::list(&mut db)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|b| b.domain)
+        .collect();
+    for provider in providers::list(&mut db).await.unwrap_or_default() {
+        if let Some(url) = provider
+            .settings
+            .get("external_host")
+            .and_then(|v| v.as_str())
+            && let Some(rest) = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+        {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+            hosts.push(host.to_lowercase());
+        }
+    }
+    hosts
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -136,7 +182,10 @@ async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> 
         session_key,
         client_ip: caller.client_ip.clone(),
         user_agent: caller.user_agent.clone(),
-        next: safe_next(next),
+        next: match next {
+            Some(next) => safe_next(Some(next), &redirect_hosts(state).await),
+            None => None,
+        },
         now,
         password_cost: PasswordCost {
             memory_kib: state.settings.password_hash.memory_kib,
@@ -295,6 +344,7 @@ async fn executor(
     .await
     {
         Ok(Outcome { challenge, effects }) => {
+            slow_down(&effects).await;
             let mut body = serde_json::to_value(&challenge).unwrap_or_default();
             if let Value::Object(map) = &mut body {
                 let kind = if matches!(challenge, Challenge::Redirect { .. }) {
@@ -309,6 +359,14 @@ async fn executor(
             response
         }
         Err(err) => error_response(&err),
+    }
+}
+
+/// Holds the answer to a repeated failed sign-in (the engine asks; the database
+/// transaction is already over, so waiting holds nothing).
+async fn slow_down(effects: &Effects) {
+    if let Some(delay) = effects.delay {
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -405,6 +463,7 @@ async fn page(
         Ok(outcome) => outcome,
         Err(err) => return error_response(&err),
     };
+    slow_down(&outcome.effects).await;
     let flow_key = outcome
         .effects
         .set_flow_key
@@ -454,18 +513,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_local_paths_are_safe_next_targets() {
-        assert_eq!(safe_next(Some("/app/?a=1")), Some("/app/?a=1".into()));
+    fn next_is_a_local_path_or_a_configured_host() {
+        let hosts = vec!["grafana.example.org".to_owned()];
+        assert_eq!(
+            safe_next(Some("/app/?a=1"), &hosts),
+            Some("/app/?a=1".into())
+        );
+        for good in [
+            "https://grafana.example.org/d/1",
+            "http://GRAFANA.example.org:3000/",
+            "https://grafana.example.org?x=1",
+        ] {
+            assert_eq!(safe_next(Some(good), &hosts), Some(good.into()), "{good}");
+        }
         for bad in [
             "https://evil.example/",
             "//evil.example/",
             "/\\evil",
             "evil",
             "/a\nb",
+            "https://grafana.example.org@evil.example/",
+            "https://evil.example/grafana.example.org",
+            "https://grafana.example.org.evil.example/",
+            "javascript:alert(1)",
         ] {
-            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+            assert_eq!(safe_next(Some(bad), &hosts), None, "{bad}");
         }
-        assert_eq!(safe_next(None), None);
+        assert_eq!(safe_next(None, &hosts), None);
     }
 
     #[test]
