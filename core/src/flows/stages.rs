@@ -238,7 +238,7 @@ fn password_ok(user: Option<&User>, password: &str, cost: PasswordCost) -> bool 
 
 async fn identification(
     settings: IdentificationStage,
-    ctx: Context<'_>,
+    mut ctx: Context<'_>,
 ) -> Result<StageResult, FlowError> {
     let inline: Option<PasswordStage> = match settings.password_stage {
         Some(id) => stages::get(ctx.tx, StageId(id))
@@ -284,34 +284,20 @@ async fn identification(
     }
     let user = find_user(ctx.tx, &settings, &typed).await?;
     if let Some(password_settings) = inline {
-        let failures = failures(ctx.tx, &typed, ctx.request).await?;
-        if failures.locked {
-            return Ok(show(
-                Challenge::form_error(LOCKED),
-                enroll_url,
-                recovery_url,
-            ));
-        }
-        let ok = password_ok(
-            user.as_ref(),
-            text(answer, "password"),
-            ctx.request.password_cost,
-        );
-        record_attempt(ctx.tx, &typed, user.as_ref(), ok, ctx.request).await?;
-        if ok {
-            ctx.state.pending_user = user.map(|u| u.id);
-            ctx.state.auth_methods.push("pwd".into());
-            return Ok(StageResult::Done);
-        }
-        ctx.effects.delay = failures.delay_after_next();
-        ctx.state.attempts += 1;
-        if ctx.state.attempts >= password_settings.failed_attempts_before_cancel.max(1) {
-            return Ok(StageResult::Restart(
-                "Too many failed attempts; start again.".into(),
-            ));
-        }
+        let password = text(answer, "password");
+        let limit = password_settings.failed_attempts_before_cancel;
+        let message = match check_password(&mut ctx, &typed, user.as_ref(), password, limit).await?
+        {
+            Checked::Passed => {
+                ctx.state.pending_user = user.map(|u| u.id);
+                return Ok(StageResult::Done);
+            }
+            Checked::Restart => return Ok(restart()),
+            Checked::Locked => LOCKED,
+            Checked::Failed => FAILED,
+        };
         return Ok(show(
-            Challenge::form_error(FAILED),
+            Challenge::form_error(message),
             enroll_url,
             recovery_url,
         ));
@@ -338,7 +324,7 @@ async fn pending_user(tx: &mut Tx, state: &FlowState) -> Result<Option<User>, Fl
     })
 }
 
-async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+async fn password(settings: PasswordStage, mut ctx: Context<'_>) -> Result<StageResult, FlowError> {
     let user = pending_user(ctx.tx, ctx.state).await?;
     let Some(shown_name) = user
         .as_ref()
@@ -363,28 +349,59 @@ async fn password(settings: PasswordStage, ctx: Context<'_>) -> Result<StageResu
         .pending_identifier
         .clone()
         .unwrap_or_else(|| shown_name.clone());
-    let failures = failures(ctx.tx, &typed, ctx.request).await?;
+    let password = text(answer, "password");
+    let limit = settings.failed_attempts_before_cancel;
+    Ok(
+        match check_password(&mut ctx, &typed, user.as_ref(), password, limit).await? {
+            Checked::Passed => StageResult::Done,
+            Checked::Restart => restart(),
+            Checked::Locked => show(Challenge::form_error(LOCKED)),
+            Checked::Failed => show(Challenge::form_error(FAILED)),
+        },
+    )
+}
+
+/// How a password answer went.
+enum Checked {
+    Passed,
+    Failed,
+    /// Sign-ins for the name or the client are locked; the password was not checked.
+    Locked,
+    /// Too many wrong answers in this flow.
+    Restart,
+}
+
+fn restart() -> StageResult {
+    StageResult::Restart("Too many failed attempts; start again.".into())
+}
+
+/// Checks a password answer the same way wherever one is asked (the password stage,
+/// or inline in identification): throttle first, then the hash, then the record,
+/// the slow-down and the flow's attempt count.
+async fn check_password(
+    ctx: &mut Context<'_>,
+    typed: &str,
+    user: Option<&User>,
+    password: &str,
+    max_attempts: u32,
+) -> Result<Checked, FlowError> {
+    let failures = failures(ctx.tx, typed, ctx.request).await?;
     if failures.locked {
-        return Ok(show(Challenge::form_error(LOCKED)));
+        return Ok(Checked::Locked);
     }
-    let ok = password_ok(
-        user.as_ref(),
-        text(answer, "password"),
-        ctx.request.password_cost,
-    );
-    record_attempt(ctx.tx, &typed, user.as_ref(), ok, ctx.request).await?;
+    let ok = password_ok(user, password, ctx.request.password_cost);
+    record_attempt(ctx.tx, typed, user, ok, ctx.request).await?;
     if ok {
         ctx.state.auth_methods.push("pwd".into());
-        return Ok(StageResult::Done);
+        return Ok(Checked::Passed);
     }
     ctx.effects.delay = failures.delay_after_next();
     ctx.state.attempts += 1;
-    if ctx.state.attempts >= settings.failed_attempts_before_cancel.max(1) {
-        return Ok(StageResult::Restart(
-            "Too many failed attempts; start again.".into(),
-        ));
-    }
-    Ok(show(Challenge::form_error(FAILED)))
+    Ok(if ctx.state.attempts >= max_attempts.max(1) {
+        Checked::Restart
+    } else {
+        Checked::Failed
+    })
 }
 
 fn duration(delta: &objects::TimeDelta) -> time::Duration {
