@@ -22,8 +22,8 @@ pub use providers::{
     RedirectUriMatching, ScopeMapping, SubMode,
 };
 pub use stages::{
-    DenyStage, IdentificationStage, PasswordStage, RedirectMode, RedirectStage, UserField,
-    UserLoginStage, UserLogoutStage,
+    DenyStage, IdentificationStage, PasswordStage, PromptField, PromptStage, PromptType,
+    RedirectMode, RedirectStage, UserField, UserLoginStage, UserLogoutStage,
 };
 
 /// One kind of a family (a stage kind, a policy kind…): its stored word, its
@@ -116,6 +116,7 @@ kinds!(
     "user_logout", "gatehouse_stages_user_logout.userlogoutstage", UserLogoutStage, [];
     "deny", "gatehouse_stages_deny.denystage", DenyStage, [];
     "redirect", "gatehouse_stages_redirect.redirectstage", RedirectStage, ["target_flow"];
+    "prompt", "gatehouse_stages_prompt.promptstage", PromptStage, [];
 );
 
 kinds!(

@@ -49,6 +49,9 @@ pub struct FlowState {
     pub auth_methods: Vec<String>,
     /// "Stay signed in" was ticked.
     pub remember_me: bool,
+    /// Answers of prompt stages by field key; a password is kept only as its
+    /// argon2id hash (a PHC string), never in the clear.
+    pub prompt_data: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// What the engine needs to know about the request.

@@ -129,3 +129,65 @@ pub struct RedirectStage {
     /// Carry the flow context into the next flow.
     pub keep_context: bool,
 }
+
+/// How a prompt field is shown and read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptType {
+    /// One line of text.
+    #[default]
+    Text,
+    /// An email address (checked for a plausible shape).
+    Email,
+    /// A password: never shown again, kept only as its hash.
+    Password,
+    /// Not shown; its initial value is submitted.
+    Hidden,
+    /// A tick box: true when ticked.
+    Checkbox,
+}
+
+/// One field of a prompt stage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptField {
+    /// Where the answer goes in the flow's prompt data (`email`, `password`…).
+    pub field_key: String,
+    /// The label shown.
+    pub label: String,
+    /// How it is shown and read.
+    #[serde(default, rename = "type")]
+    pub kind: PromptType,
+    /// An empty answer is refused.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// Shown in the empty field.
+    #[serde(default)]
+    pub placeholder: String,
+    /// Filled in at first.
+    #[serde(default)]
+    pub initial_value: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Asks for data (profile fields, a new password) that later stages use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptStage {
+    /// The fields, in order.
+    pub fields: Vec<PromptField>,
+    /// With fields `password` and `password_repeat`, the two must match.
+    pub validate_password_repeat: bool,
+}
+
+impl Default for PromptStage {
+    fn default() -> Self {
+        Self {
+            fields: Vec::new(),
+            validate_password_repeat: true,
+        }
+    }
+}

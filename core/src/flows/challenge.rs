@@ -54,6 +54,16 @@ pub enum Challenge {
         /// Errors of the last answer.
         response_errors: std::collections::BTreeMap<String, Vec<FieldError>>,
     },
+    /// Fields to fill in.
+    #[serde(rename = "ak-stage-prompt")]
+    Prompt {
+        /// Title and slug.
+        flow_info: FlowInfo,
+        /// The fields, in order (passwords never carry a value back).
+        fields: Vec<gatehouse_config::objects::PromptField>,
+        /// Errors of the last answer, by field key.
+        response_errors: std::collections::BTreeMap<String, Vec<FieldError>>,
+    },
     /// "Stay signed in?" (only when the stage offers a longer session for it).
     #[serde(rename = "ak-stage-user-login")]
     UserLogin {

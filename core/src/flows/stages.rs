@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use gatehouse_config::objects::{
-    self, DenyStage, IdentificationStage, PasswordStage, RedirectMode, RedirectStage, UserField,
-    UserLoginStage,
+    self, DenyStage, IdentificationStage, PasswordStage, PromptStage, PromptType, RedirectMode,
+    RedirectStage, UserField, UserLoginStage,
 };
 use serde_json::{Map, Value as Json};
 
@@ -172,6 +172,7 @@ pub(super) async fn run(stage: &Stage, ctx: Context<'_>) -> Result<StageResult, 
             }))
         }
         "redirect" => redirect(settings(stage), ctx).await,
+        "prompt" => prompt(settings(stage), ctx),
         other => Ok(StageResult::Deny(format!(
             "This flow uses a stage of kind {other:?}, which this version cannot run."
         ))),
@@ -490,4 +491,89 @@ async fn redirect(settings: RedirectStage, ctx: Context<'_>) -> Result<StageResu
             )),
         },
     }
+}
+
+fn field_error(message: &str, code: &str) -> Vec<FieldError> {
+    vec![FieldError {
+        string: message.to_owned(),
+        code: code.to_owned(),
+    }]
+}
+
+fn prompt(settings: PromptStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    let show = |errors| {
+        StageResult::Show(Challenge::Prompt {
+            flow_info: ctx.flow_info.clone(),
+            fields: settings.fields.clone(),
+            response_errors: errors,
+        })
+    };
+    let Some(answer) = ctx.answer else {
+        return Ok(show(BTreeMap::new()));
+    };
+    let mut errors: BTreeMap<String, Vec<FieldError>> = BTreeMap::new();
+    let mut data = BTreeMap::new();
+    for field in &settings.fields {
+        let given = text(answer, &field.field_key);
+        let value = match field.kind {
+            PromptType::Checkbox => Json::Bool(
+                answer
+                    .get(&field.field_key)
+                    .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("on")),
+            ),
+            PromptType::Hidden => Json::String(field.initial_value.clone()),
+            _ => Json::String(given.trim_end_matches(['\r', '\n']).to_owned()),
+        };
+        let empty = matches!(&value, Json::String(s) if s.is_empty()) || value == Json::Bool(false);
+        if field.required && empty {
+            errors.insert(
+                field.field_key.clone(),
+                field_error("This field is required.", "required"),
+            );
+            continue;
+        }
+        if field.kind == PromptType::Email
+            && !empty
+            && !given.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && domain.contains('.') && !given.contains(char::is_whitespace)
+            })
+        {
+            errors.insert(
+                field.field_key.clone(),
+                field_error("Enter a valid email address.", "invalid"),
+            );
+            continue;
+        }
+        data.insert(field.field_key.clone(), value);
+    }
+    let has = |key: &str| settings.fields.iter().any(|f| f.field_key == key);
+    if settings.validate_password_repeat
+        && has("password")
+        && has("password_repeat")
+        && text(answer, "password") != text(answer, "password_repeat")
+    {
+        errors.insert(
+            "password_repeat".into(),
+            field_error("The passwords do not match.", "invalid"),
+        );
+    }
+    if !errors.is_empty() {
+        return Ok(show(errors));
+    }
+    // Passwords are hashed now: the flow state is stored, and must not hold them.
+    data.remove("password_repeat");
+    for field in settings
+        .fields
+        .iter()
+        .filter(|f| f.kind == PromptType::Password)
+    {
+        if let Some(Json::String(plain)) = data.get(&field.field_key)
+            && !plain.is_empty()
+        {
+            let hash = hash_password(plain, ctx.request.password_cost)?;
+            data.insert(field.field_key.clone(), Json::String(hash));
+        }
+    }
+    ctx.state.prompt_data.extend(data);
+    Ok(StageResult::Done)
 }

@@ -55,6 +55,7 @@ fn environment() -> &'static Environment<'static> {
                 include_str!("../../templates/access_denied.html"),
             ),
             ("home.html", include_str!("../../templates/home.html")),
+            ("prompt.html", include_str!("../../templates/prompt.html")),
         ] {
             // The templates are part of the binary and checked by tests; a broken one
             // shows up as a render error, not a crash.
@@ -112,6 +113,7 @@ pub fn render(
             ..
         } => ("password.html", &flow_info.title, "", Some(response_errors)),
         Challenge::UserLogin { flow_info, .. } => ("user_login.html", &flow_info.title, "", None),
+        Challenge::Prompt { flow_info, .. } => ("prompt.html", &flow_info.title, "", None),
         Challenge::AccessDenied { flow_info, .. } => {
             ("access_denied.html", &flow_info.title, "", None)
         }
@@ -128,6 +130,16 @@ pub fn render(
         .flatten()
         .map(|e| e.string.clone())
         .collect();
+    // A prompt's errors show under their fields.
+    let field_errors: std::collections::BTreeMap<String, Vec<String>> = match challenge {
+        Challenge::Prompt {
+            response_errors, ..
+        } => response_errors
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|e| e.string.clone()).collect()))
+            .collect(),
+        _ => Default::default(),
+    };
     environment().get_template(template)?.render(context! {
         challenge => challenge,
         brand => brand,
@@ -135,6 +147,7 @@ pub fn render(
         flow_title => title,
         uid_label => uid_label,
         errors => errors,
+        field_errors => field_errors,
     })
 }
 
@@ -182,6 +195,34 @@ mod tests {
                 flow_info: info(),
                 error_message: "No admins here".into(),
             },
+            Challenge::Prompt {
+                flow_info: info(),
+                fields: vec![
+                    gatehouse_config::objects::PromptField {
+                        field_key: "email".into(),
+                        label: "Email".into(),
+                        kind: gatehouse_config::objects::PromptType::Email,
+                        required: true,
+                        placeholder: String::new(),
+                        initial_value: "<old>@example.org".into(),
+                    },
+                    gatehouse_config::objects::PromptField {
+                        field_key: "password".into(),
+                        label: "New password".into(),
+                        kind: gatehouse_config::objects::PromptType::Password,
+                        required: true,
+                        placeholder: String::new(),
+                        initial_value: "never-shown".into(),
+                    },
+                ],
+                response_errors: BTreeMap::from([(
+                    "email".to_owned(),
+                    vec![gatehouse_core::flows::challenge::FieldError {
+                        string: "Enter a valid email address.".into(),
+                        code: "invalid".into(),
+                    }],
+                )]),
+            },
         ];
         for page in &pages {
             let html = render(page, &brand, "tok-123").unwrap();
@@ -198,6 +239,18 @@ mod tests {
                 );
             }
         }
+        let prompt = render(&pages[4], &brand, "t").unwrap();
+        assert!(
+            prompt.contains(r#"<label for="email">Email</label>"#),
+            "{prompt}"
+        );
+        assert!(prompt.contains(r#"type="email" id="email""#), "{prompt}");
+        assert!(prompt.contains("&lt;old&gt;@example.org"), "{prompt}");
+        assert!(prompt.contains("Enter a valid email address."), "{prompt}");
+        assert!(
+            !prompt.contains("never-shown"),
+            "a password field never carries a value"
+        );
         let login = render(&pages[0], &brand, "t").unwrap();
         assert!(login.contains(r#"<label for="uid_field">Username or email</label>"#));
         assert!(login.contains(r#"<label for="password">Password</label>"#));

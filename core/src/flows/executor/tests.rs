@@ -358,3 +358,93 @@ storage_test!(
         assert!(matches!(out.challenge, Challenge::Redirect { .. }));
     }
 );
+
+storage_test!(
+    a_prompt_checks_its_fields_and_keeps_only_a_password_hash,
+    |store| {
+        setup(&store).await;
+        let text = "version: 1
+entries:
+  - model: gatehouse_stages_prompt.promptstage
+    id: prompt
+    identifiers: {name: new-password}
+    attrs:
+      fields:
+        - {field_key: email, label: Email, type: email}
+        - {field_key: password, label: Password, type: password}
+        - {field_key: password_repeat, label: Repeat, type: password}
+        - {field_key: terms, label: I agree, type: checkbox, required: false}
+  - model: gatehouse_flows.flow
+    id: flow
+    identifiers: {slug: setup}
+    attrs: {name: Setup, designation: stage_configuration}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !KeyOf prompt, order: 0}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !Find [gatehouse_stages_identification.identificationstage, [name, ident]], order: 10}
+";
+        let blueprint = parse("p.yaml", text).unwrap().unwrap();
+        let env: BTreeMap<String, String> = BTreeMap::new();
+        apply(
+            &store,
+            "p.yaml",
+            &blueprint,
+            &env,
+            ApplyOptions::default(),
+            t0(),
+        )
+        .await
+        .unwrap();
+        let first = run(&store, "setup", None, None, &request()).await.unwrap();
+        assert!(matches!(first.challenge, Challenge::Prompt { .. }));
+        let key = first.effects.set_flow_key.unwrap();
+        let errors_of = |out: &Outcome| match &out.challenge {
+            Challenge::Prompt {
+                response_errors, ..
+            } => response_errors.keys().cloned().collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let bad = answer(&[
+            ("email", "not-an-address"),
+            ("password", "one"),
+            ("password_repeat", "two"),
+        ]);
+        let out = run(&store, "setup", Some(&key), Some(&bad), &request())
+            .await
+            .unwrap();
+        assert_eq!(errors_of(&out), ["email", "password_repeat"]);
+        let missing = answer(&[("email", "root@example.org")]);
+        let out = run(&store, "setup", Some(&key), Some(&missing), &request())
+            .await
+            .unwrap();
+        assert_eq!(errors_of(&out), ["password", "password_repeat"]);
+
+        let good = answer(&[
+            ("email", "root@example.org"),
+            ("password", "s3cret-enough"),
+            ("password_repeat", "s3cret-enough"),
+        ]);
+        let next = run(&store, "setup", Some(&key), Some(&good), &request())
+            .await
+            .unwrap();
+        assert!(matches!(next.challenge, Challenge::Identification { .. }));
+        // What the prompt left in the stored flow state: the email, the tick box, and the
+        // password only as a hash that verifies.
+        let mut db = store.acquire().await.unwrap();
+        let flow = crate::storage::flows::find_by_slug(&mut db, "setup")
+            .await
+            .unwrap()
+            .unwrap();
+        let session = flow_sessions::find_active(&mut db, &hash_key(&key), flow.id, t0())
+            .await
+            .unwrap()
+            .unwrap();
+        let state: FlowState = serde_json::from_value(session.state.clone()).unwrap();
+        assert_eq!(state.prompt_data["email"], "root@example.org");
+        assert_eq!(state.prompt_data["terms"], false);
+        assert!(!state.prompt_data.contains_key("password_repeat"));
+        let hash = state.prompt_data["password"].as_str().unwrap();
+        assert!(crate::secrets::verify_password("s3cret-enough", hash));
+        assert!(!session.state.to_string().contains("s3cret-enough"));
+    }
+);
