@@ -99,6 +99,12 @@ entries:
   - model: gatehouse_stages_redirect.redirectstage
     identifiers: {{name: to-enroll}}
     attrs: {{mode: flow, target_flow: !KeyOf enroll}}
+  - model: gatehouse_stages_prompt.promptstage
+    identifiers: {{name: profile}}
+    attrs:
+      fields:
+        - {{field_key: email, label: Email, type: email}}
+        - {{field_key: newsletter, label: Newsletter, type: checkbox, required: false}}
   - model: gatehouse_flows.flowstagebinding
     id: bind-ident
     identifiers: {{target: !KeyOf login, stage: !KeyOf ident, order: 10}}
@@ -201,7 +207,7 @@ storage_test!(
             "{:#?}",
             first.changes
         );
-        assert_eq!(first.changes.len(), 30);
+        assert_eq!(first.changes.len(), 31);
         let before = dump(&store).await;
         assert!(
             before.values().all(|objects| !objects.is_empty()),
@@ -463,7 +469,7 @@ storage_test!(a_dry_run_reports_and_writes_nothing, |store| {
     assert!(report.wrote_anything());
     assert_eq!(
         report.summary(),
-        "30 created, 0 updated, 0 deleted, 0 unchanged"
+        "31 created, 0 updated, 0 deleted, 0 unchanged"
     );
     assert_eq!(dump(&store).await, before);
 });
