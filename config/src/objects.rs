@@ -23,7 +23,8 @@ pub use providers::{
 };
 pub use stages::{
     DenyStage, IdentificationStage, PasswordStage, PromptField, PromptStage, PromptType,
-    RedirectMode, RedirectStage, UserField, UserLoginStage, UserLogoutStage,
+    RedirectMode, RedirectStage, UserCreationMode, UserField, UserLoginStage, UserLogoutStage,
+    UserWriteStage,
 };
 
 /// One kind of a family (a stage kind, a policy kind…): its stored word, its
@@ -117,6 +118,8 @@ kinds!(
     "deny", "gatehouse_stages_deny.denystage", DenyStage, [];
     "redirect", "gatehouse_stages_redirect.redirectstage", RedirectStage, ["target_flow"];
     "prompt", "gatehouse_stages_prompt.promptstage", PromptStage, [];
+    "user_write", "gatehouse_stages_user_write.userwritestage", UserWriteStage,
+        ["create_users_group"];
 );
 
 kinds!(

@@ -191,3 +191,41 @@ impl Default for PromptStage {
         }
     }
 }
+
+/// Whether a user-write stage may make a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserCreationMode {
+    /// Only write to the flow's pending user.
+    NeverCreate,
+    /// Make a user when the flow has none pending.
+    #[default]
+    CreateWhenRequired,
+    /// Always make a new user.
+    AlwaysCreate,
+}
+
+/// Writes the flow's prompt data onto a user (making one when allowed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserWriteStage {
+    /// Whether a user may be made.
+    pub user_creation_mode: UserCreationMode,
+    /// New users start inactive (an admin or a later stage activates them).
+    pub create_users_as_inactive: bool,
+    /// Group every new user joins.
+    pub create_users_group: Option<Uuid>,
+    /// Path of new users.
+    pub user_path: String,
+}
+
+impl Default for UserWriteStage {
+    fn default() -> Self {
+        Self {
+            user_creation_mode: UserCreationMode::CreateWhenRequired,
+            create_users_as_inactive: false,
+            create_users_group: None,
+            user_path: "users".into(),
+        }
+    }
+}

@@ -247,7 +247,7 @@ impl Session<'_> {
     }
 
     /// References inside a kind's settings have no foreign key: check each names a
-    /// stored flow, stage or certificate pair.
+    /// stored flow, stage, certificate pair or group.
     async fn check_settings_references(
         &mut self,
         model: Model,
@@ -262,7 +262,12 @@ impl Session<'_> {
         };
         let candidates: Vec<Model> = Model::all()
             .into_iter()
-            .filter(|m| matches!(m, Model::Flow | Model::Stage(_) | Model::CertificateKeyPair))
+            .filter(|m| {
+                matches!(
+                    m,
+                    Model::Flow | Model::Stage(_) | Model::CertificateKeyPair | Model::Group
+                )
+            })
             .collect();
         for field in kind.references {
             let Some(Json::String(id)) = fields.get(*field) else {

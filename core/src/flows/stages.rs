@@ -5,20 +5,20 @@ use std::sync::OnceLock;
 
 use gatehouse_config::objects::{
     self, DenyStage, IdentificationStage, PasswordStage, PromptStage, PromptType, RedirectMode,
-    RedirectStage, UserField, UserLoginStage,
+    RedirectStage, UserCreationMode, UserField, UserLoginStage, UserWriteStage,
 };
 use serde_json::{Map, Value as Json};
 
 use super::challenge::{Challenge, FieldError, FlowInfo};
 use super::{Effects, FlowError, FlowState, RequestInfo};
 use crate::Timestamp;
-use crate::ids::{FlowId, StageId};
+use crate::ids::{FlowId, GroupId, StageId};
 use crate::secrets::{PasswordCost, hash_key, hash_password, random_key, verify_password};
 use crate::storage::events::{self, NewEvent};
 use crate::storage::sessions::{self, NewSession};
 use crate::storage::stages::Stage;
-use crate::storage::users::{self, User};
-use crate::storage::{Tx, flows, stages};
+use crate::storage::users::{self, NewUser, User};
+use crate::storage::{StorageError, Tx, flows, groups, stages};
 
 /// The one message every failed sign-in gets, whatever failed: no hint at which
 /// accounts exist or which part was wrong.
@@ -173,6 +173,7 @@ pub(super) async fn run(stage: &Stage, ctx: Context<'_>) -> Result<StageResult, 
         }
         "redirect" => redirect(settings(stage), ctx).await,
         "prompt" => prompt(settings(stage), ctx),
+        "user_write" => user_write(settings(stage), ctx).await,
         other => Ok(StageResult::Deny(format!(
             "This flow uses a stage of kind {other:?}, which this version cannot run."
         ))),
@@ -575,5 +576,67 @@ fn prompt(settings: PromptStage, ctx: Context<'_>) -> Result<StageResult, FlowEr
         }
     }
     ctx.state.prompt_data.extend(data);
+    Ok(StageResult::Done)
+}
+
+fn prompt_text<'a>(state: &'a FlowState, key: &str) -> Option<&'a str> {
+    state.prompt_data.get(key).and_then(Json::as_str)
+}
+
+async fn user_write(settings: UserWriteStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+    let now = ctx.request.now;
+    let existing = match settings.user_creation_mode {
+        UserCreationMode::AlwaysCreate => None,
+        _ => pending_user(ctx.tx, ctx.state).await?,
+    };
+    let mut user = match existing {
+        Some(user) => user,
+        None if settings.user_creation_mode == UserCreationMode::NeverCreate => {
+            return Ok(StageResult::Deny("There is no user to write to.".into()));
+        }
+        None => {
+            let Some(username) = prompt_text(ctx.state, "username").filter(|u| !u.is_empty())
+            else {
+                return Ok(StageResult::Deny("No username was given.".into()));
+            };
+            if users::find_by_username(ctx.tx, username).await?.is_some() {
+                return Ok(StageResult::Deny("That username is taken.".into()));
+            }
+            let mut new = NewUser::new(username);
+            new.path = settings.user_path.clone();
+            new.is_active = !settings.create_users_as_inactive;
+            let created = users::create(ctx.tx, new, now).await?;
+            if let Some(group) = settings.create_users_group {
+                groups::add_member(ctx.tx, GroupId(group), created.id).await?;
+            }
+            created
+        }
+    };
+    for (key, value) in &ctx.state.prompt_data {
+        match (key.as_str(), value) {
+            ("username", Json::String(v)) if !v.is_empty() => user.username = v.clone(),
+            ("email", Json::String(v)) => user.email = v.clone(),
+            ("name", Json::String(v)) => user.name = v.clone(),
+            (key, value) => {
+                if let Some(attribute) = key.strip_prefix("attributes.")
+                    && let Json::Object(map) = &mut user.attributes
+                {
+                    map.insert(attribute.to_owned(), value.clone());
+                }
+            }
+        }
+    }
+    match users::update(ctx.tx, &user, now).await {
+        Ok(_) => {}
+        Err(StorageError::Conflict(_)) => {
+            return Ok(StageResult::Deny("That username is taken.".into()));
+        }
+        Err(err) => return Err(err.into()),
+    }
+    // A prompt keeps passwords only as hashes: store the hash as it is.
+    if let Some(hash) = prompt_text(ctx.state, "password").filter(|h| h.starts_with("$argon2")) {
+        users::set_password_hash(ctx.tx, user.id, Some(hash), now).await?;
+    }
+    ctx.state.pending_user = Some(user.id);
     Ok(StageResult::Done)
 }

@@ -105,6 +105,9 @@ entries:
       fields:
         - {{field_key: email, label: Email, type: email}}
         - {{field_key: newsletter, label: Newsletter, type: checkbox, required: false}}
+  - model: gatehouse_stages_user_write.userwritestage
+    identifiers: {{name: write}}
+    attrs: {{user_creation_mode: never_create}}
   - model: gatehouse_flows.flowstagebinding
     id: bind-ident
     identifiers: {{target: !KeyOf login, stage: !KeyOf ident, order: 10}}
@@ -207,7 +210,7 @@ storage_test!(
             "{:#?}",
             first.changes
         );
-        assert_eq!(first.changes.len(), 31);
+        assert_eq!(first.changes.len(), 32);
         let before = dump(&store).await;
         assert!(
             before.values().all(|objects| !objects.is_empty()),
@@ -469,7 +472,7 @@ storage_test!(a_dry_run_reports_and_writes_nothing, |store| {
     assert!(report.wrote_anything());
     assert_eq!(
         report.summary(),
-        "31 created, 0 updated, 0 deleted, 0 unchanged"
+        "32 created, 0 updated, 0 deleted, 0 unchanged"
     );
     assert_eq!(dump(&store).await, before);
 });

@@ -448,3 +448,95 @@ entries:
         assert!(!session.state.to_string().contains("s3cret-enough"));
     }
 );
+
+storage_test!(
+    an_enrollment_writes_the_prompt_onto_a_new_user_and_signs_them_in,
+    |store| {
+        setup(&store).await;
+        let text = "version: 1
+entries:
+  - model: gatehouse_stages_prompt.promptstage
+    id: prompt
+    identifiers: {name: enroll-prompt}
+    attrs:
+      fields:
+        - {field_key: username, label: Username}
+        - {field_key: email, label: Email, type: email}
+        - {field_key: attributes.team, label: Team, required: false}
+        - {field_key: password, label: Password, type: password}
+        - {field_key: password_repeat, label: Repeat, type: password}
+  - model: gatehouse_stages_user_write.userwritestage
+    id: write
+    identifiers: {name: enroll-write}
+    attrs: {create_users_group: !Find [gatehouse_core.group, [name, Admins]]}
+  - model: gatehouse_flows.flow
+    id: flow
+    identifiers: {slug: enroll}
+    attrs: {name: Enroll, designation: enrollment}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !KeyOf prompt, order: 0}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !KeyOf write, order: 10}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf flow, stage: !Find [gatehouse_stages_user_login.userloginstage, [name, login]], order: 20}
+";
+        let blueprint = parse("e.yaml", text).unwrap().unwrap();
+        let env: BTreeMap<String, String> = BTreeMap::new();
+        apply(
+            &store,
+            "e.yaml",
+            &blueprint,
+            &env,
+            ApplyOptions::default(),
+            t0(),
+        )
+        .await
+        .unwrap();
+        let enroll = |who: &'static str| {
+            let store = &store;
+            async move {
+                let first = run(store, "enroll", None, None, &request()).await.unwrap();
+                let key = first.effects.set_flow_key.unwrap();
+                let form = answer(&[
+                    ("username", who),
+                    ("email", "new@example.org"),
+                    ("attributes.team", "ops"),
+                    ("password", "fresh-password"),
+                    ("password_repeat", "fresh-password"),
+                ]);
+                run(store, "enroll", Some(&key), Some(&form), &request())
+                    .await
+                    .unwrap()
+            }
+        };
+        let done = enroll("newcomer").await;
+        assert!(
+            matches!(done.challenge, Challenge::Redirect { .. }),
+            "{:?}",
+            done.challenge
+        );
+        assert!(done.effects.login.is_some());
+        let mut db = store.acquire().await.unwrap();
+        let user = crate::storage::users::find_by_username(&mut db, "newcomer")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.email, "new@example.org");
+        assert_eq!(user.attributes, json!({"team": "ops"}));
+        assert!(crate::secrets::verify_password(
+            "fresh-password",
+            user.password_hash.as_deref().unwrap()
+        ));
+        let groups = crate::storage::groups::groups_of_user(&mut db, user.id)
+            .await
+            .unwrap();
+        assert_eq!(groups[0].name, "Admins");
+        drop(db);
+        // A taken username is refused, not overwritten.
+        let again = enroll("alice").await;
+        let Challenge::AccessDenied { error_message, .. } = &again.challenge else {
+            panic!("{:?}", again.challenge)
+        };
+        assert_eq!(error_message, "That username is taken.");
+    }
+);
