@@ -182,8 +182,12 @@ async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> 
         session_key,
         client_ip: caller.client_ip.clone(),
         user_agent: caller.user_agent.clone(),
-        next: match next {
-            Some(next) => safe_next(Some(next), &redirect_hosts(state).await),
+        // Only a URL with a host needs the list of allowed hosts from the database.
+        next: match safe_next(next, &[]) {
+            Some(local) => Some(local),
+            None if next.is_some_and(|n| n.starts_with("http")) => {
+                safe_next(next, &redirect_hosts(state).await)
+            }
             None => None,
         },
         now,
@@ -497,15 +501,7 @@ pub(crate) async fn brand_for(state: &AppState, host: &str) -> Option<brands::Br
 
 /// Title, logo, favicon and CSS of the brand serving `host`.
 pub(crate) async fn brand_of(state: &AppState, host: &str) -> crate::http::templates::BrandView {
-    match brand_for(state, host).await {
-        Some(b) => crate::http::templates::BrandView {
-            title: b.title,
-            logo: b.logo,
-            favicon: b.favicon,
-            custom_css: b.custom_css,
-        },
-        None => crate::http::templates::BrandView::default(),
-    }
+    crate::http::templates::BrandView::of(brand_for(state, host).await.as_ref())
 }
 
 #[cfg(test)]

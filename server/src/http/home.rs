@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use gatehouse_core::storage::{flows, users};
 
-use super::flows::{Caller, brand_for, brand_of, now, session_user};
+use super::flows::{Caller, brand_for, now, session_user};
 use crate::state::AppState;
 
 /// `GET /`.
@@ -43,7 +43,8 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
         Some(id) => flow_slug(id).await.map(|slug| format!("/if/flow/{slug}/")),
         None => None,
     };
-    let view = brand_of(&state, caller.host()).await;
+    // The brand read above gives the look too: no second lookup.
+    let view = crate::http::templates::BrandView::of(brand.as_ref());
     match crate::http::templates::render_home(
         &view,
         &user.username,

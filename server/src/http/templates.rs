@@ -32,6 +32,21 @@ impl Default for BrandView {
     }
 }
 
+impl BrandView {
+    /// The look of `brand`, or the default look when there is none.
+    pub fn of(brand: Option<&gatehouse_core::storage::brands::Brand>) -> Self {
+        match brand {
+            Some(b) => Self {
+                title: b.title.clone(),
+                logo: b.logo.clone(),
+                favicon: b.favicon.clone(),
+                custom_css: b.custom_css.clone(),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
 fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
