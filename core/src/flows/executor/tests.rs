@@ -83,7 +83,12 @@ entries:
 ";
 
 async fn setup(store: &Store) {
-    let blueprint = parse("setup.yaml", SETUP).unwrap().unwrap();
+    apply_text(store, "setup.yaml", SETUP).await;
+}
+
+/// Applies a blueprint given as text, hashing passwords cheaply.
+async fn apply_text(store: &Store, file: &str, text: &str) {
+    let blueprint = parse(file, text).unwrap().unwrap();
     let env: BTreeMap<String, String> = BTreeMap::new();
     let options = ApplyOptions {
         dry_run: false,
@@ -91,7 +96,7 @@ async fn setup(store: &Store) {
             password_cost: CHEAP,
         },
     };
-    apply(store, "setup.yaml", &blueprint, &env, options, t0())
+    apply(store, file, &blueprint, &env, options, t0())
         .await
         .unwrap();
 }
@@ -383,18 +388,7 @@ entries:
   - model: gatehouse_flows.flowstagebinding
     identifiers: {target: !KeyOf flow, stage: !Find [gatehouse_stages_identification.identificationstage, [name, ident]], order: 10}
 ";
-        let blueprint = parse("p.yaml", text).unwrap().unwrap();
-        let env: BTreeMap<String, String> = BTreeMap::new();
-        apply(
-            &store,
-            "p.yaml",
-            &blueprint,
-            &env,
-            ApplyOptions::default(),
-            t0(),
-        )
-        .await
-        .unwrap();
+        apply_text(&store, "p.yaml", text).await;
         let first = run(&store, "setup", None, None, &request()).await.unwrap();
         assert!(matches!(first.challenge, Challenge::Prompt { .. }));
         let key = first.effects.set_flow_key.unwrap();
@@ -480,18 +474,7 @@ entries:
   - model: gatehouse_flows.flowstagebinding
     identifiers: {target: !KeyOf flow, stage: !Find [gatehouse_stages_user_login.userloginstage, [name, login]], order: 20}
 ";
-        let blueprint = parse("e.yaml", text).unwrap().unwrap();
-        let env: BTreeMap<String, String> = BTreeMap::new();
-        apply(
-            &store,
-            "e.yaml",
-            &blueprint,
-            &env,
-            ApplyOptions::default(),
-            t0(),
-        )
-        .await
-        .unwrap();
+        apply_text(&store, "e.yaml", text).await;
         let enroll = |who: &'static str| {
             let store = &store;
             async move {
