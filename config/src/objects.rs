@@ -16,7 +16,7 @@ mod providers;
 mod stages;
 
 pub use duration::{DurationError, TimeDelta};
-pub use policies::{ExpiryPolicy, ExpressionPolicy, PasswordPolicy, ReputationPolicy};
+pub use policies::{ExpiryPolicy, ExpressionPolicy, PasswordPolicy, ReputationPolicy, SetupPolicy};
 pub use providers::{
     ClientType, IssuerMode, OAuth2Provider, OutpostConfig, ProxyMode, ProxyProvider, RedirectUri,
     RedirectUriMatching, ScopeMapping, SubMode,
@@ -119,7 +119,7 @@ kinds!(
     "redirect", "gatehouse_stages_redirect.redirectstage", RedirectStage, ["target_flow"];
     "prompt", "gatehouse_stages_prompt.promptstage", PromptStage, [];
     "user_write", "gatehouse_stages_user_write.userwritestage", UserWriteStage,
-        ["create_users_group"];
+        ["create_users_group", "user"];
 );
 
 kinds!(
@@ -129,6 +129,7 @@ kinds!(
     "password", "gatehouse_policies_password.passwordpolicy", PasswordPolicy, [];
     "reputation", "gatehouse_policies_reputation.reputationpolicy", ReputationPolicy, [];
     "expiry", "gatehouse_policies_expiry.passwordexpirypolicy", ExpiryPolicy, [];
+    "setup", "gatehouse_policies_setup.setuppolicy", SetupPolicy, [];
 );
 
 kinds!(

@@ -19,6 +19,22 @@ mod stages;
 
 pub use challenge::Challenge;
 
+/// Slug of the shipped flow that sets the first admin's email and password.
+pub const INITIAL_SETUP_SLUG: &str = "initial-setup";
+
+/// Whether the initial-setup flow exists and is still open: no superuser has a usable
+/// password yet (what its `setup` policy checks).
+pub async fn initial_setup_open(store: &crate::storage::Store) -> Result<bool, FlowError> {
+    let mut db = store.acquire().await?;
+    if crate::storage::flows::find_by_slug(&mut db, INITIAL_SETUP_SLUG)
+        .await?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    Ok(crate::storage::groups::superusers_with_password(&mut db).await? == 0)
+}
+
 /// One planned step: a stage binding and its stage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {

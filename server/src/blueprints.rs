@@ -307,7 +307,13 @@ fn log_outcome(source: &Source, outcome: &Outcome) {
 const RETRY: Duration = Duration::from_secs(30);
 
 /// Applies the sources of `dir` now, then again on every change until `stop`.
-pub async fn run(mut applier: Applier, dir: PathBuf, stop: Shutdown) {
+/// `first_pass` hears when the first pass is over (whatever its outcome).
+pub async fn run(
+    mut applier: Applier,
+    dir: PathBuf,
+    stop: Shutdown,
+    first_pass: tokio::sync::oneshot::Sender<()>,
+) {
     // Watch before the first scan, so an edit made meanwhile is not missed.
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let watcher = if dir.is_dir() {
@@ -320,6 +326,7 @@ pub async fn run(mut applier: Applier, dir: PathBuf, stop: Shutdown) {
         None
     };
     let mut pending = applier.apply_changed(&discover(&dir)).await;
+    let _ = first_pass.send(());
     let Some(_watcher) = watcher else {
         while pending {
             tokio::time::sleep(RETRY).await;

@@ -83,10 +83,17 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     let (trigger, stop) = shutdown::channel();
     // Blueprints apply in the background: a slow or broken one must not hold up (or
     // stop) the listeners; each outcome is logged and recorded.
+    let (first_pass, first_pass_done) = tokio::sync::oneshot::channel();
     let blueprints = tokio::spawn(crate::blueprints::run(
         crate::blueprints::Applier::new(store.clone(), ApplyOptions::default()),
         blueprints_dir,
         stop.clone(),
+        first_pass,
+    ));
+    let announce = tokio::spawn(announce_initial_setup(
+        store.clone(),
+        browser_url(http_addr),
+        first_pass_done,
     ));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listeners::serve_plain(http, app.clone(), stop.clone()));
@@ -144,6 +151,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         tasks.abort_all();
     }
     upkeep.abort();
+    announce.abort();
     blueprints.abort();
     // Connections still held by aborted requests would make close() wait forever.
     if tokio::time::timeout(CLOSE_TIMEOUT, store.close())
@@ -156,6 +164,26 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     match failure {
         None => Ok(()),
         Some(message) => Err(StartError::Io(std::io::Error::other(message))),
+    }
+}
+
+/// Once the blueprints have been applied, logs where to set the first admin's password
+/// while nobody has done so.
+async fn announce_initial_setup(
+    store: Store,
+    base: String,
+    first_pass: tokio::sync::oneshot::Receiver<()>,
+) {
+    if first_pass.await.is_err() {
+        return;
+    }
+    use gatehouse_core::flows::{INITIAL_SETUP_SLUG, initial_setup_open};
+    match initial_setup_open(&store).await {
+        Ok(true) => tracing::warn!(
+            "no administrator has a password yet: set one at {base}if/flow/{INITIAL_SETUP_SLUG}/"
+        ),
+        Ok(false) => {}
+        Err(err) => tracing::warn!(error = %err, "cannot tell whether initial setup is open"),
     }
 }
 

@@ -6,6 +6,10 @@
 /// orders them: the brand finds the flows).
 pub const SHIPPED: &[(&str, &str)] = &[
     (
+        "default/00-system-bootstrap.yaml",
+        include_str!("../../blueprints/default/00-system-bootstrap.yaml"),
+    ),
+    (
         "default/10-flow-default-authentication-flow.yaml",
         include_str!("../../blueprints/default/10-flow-default-authentication-flow.yaml"),
     ),
@@ -16,6 +20,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "default/20-default-brand.yaml",
         include_str!("../../blueprints/default/20-default-brand.yaml"),
+    ),
+    (
+        "default/30-flow-initial-setup.yaml",
+        include_str!("../../blueprints/default/30-flow-initial-setup.yaml"),
     ),
 ];
 

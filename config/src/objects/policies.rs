@@ -90,3 +90,9 @@ impl Default for ExpiryPolicy {
         }
     }
 }
+
+/// Passes while no member of a superuser group has a usable password, so that the
+/// initial-setup flow works once and never again.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SetupPolicy {}

@@ -217,6 +217,9 @@ pub struct UserWriteStage {
     pub create_users_group: Option<Uuid>,
     /// Path of new users.
     pub user_path: String,
+    /// Write to this user instead of the flow's pending one, whoever runs the flow
+    /// (the initial-setup flow writes to `akadmin`). Guard such a flow with policies.
+    pub user: Option<Uuid>,
 }
 
 impl Default for UserWriteStage {
@@ -226,6 +229,7 @@ impl Default for UserWriteStage {
             create_users_as_inactive: false,
             create_users_group: None,
             user_path: "users".into(),
+            user: None,
         }
     }
 }

@@ -247,7 +247,7 @@ impl Session<'_> {
     }
 
     /// References inside a kind's settings have no foreign key: check each names a
-    /// stored flow, stage, certificate pair or group.
+    /// stored flow, stage, certificate pair, group or user.
     async fn check_settings_references(
         &mut self,
         model: Model,
@@ -265,7 +265,11 @@ impl Session<'_> {
             .filter(|m| {
                 matches!(
                     m,
-                    Model::Flow | Model::Stage(_) | Model::CertificateKeyPair | Model::Group
+                    Model::Flow
+                        | Model::Stage(_)
+                        | Model::CertificateKeyPair
+                        | Model::Group
+                        | Model::User
                 )
             })
             .collect();

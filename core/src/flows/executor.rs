@@ -10,11 +10,11 @@ use super::stages::{self, Context, StageResult};
 use super::{Effects, FlowError, FlowState, Outcome, RequestInfo, Step};
 use crate::Timestamp;
 use crate::ids::UserId;
-use crate::policies::{Subject, decide};
+use crate::policies::{Decision, Subject, decide, evaluate};
 use crate::secrets::{hash_key, random_key};
 use crate::storage::flow_sessions::{self, FlowSession};
 use crate::storage::flows::{self, Flow, FlowAuthentication};
-use crate::storage::policies::{self, BindingTarget};
+use crate::storage::policies::{self, BindingTarget, PolicyEngineMode};
 use crate::storage::{Store, Tx, groups};
 
 /// How long a flow may sit between two answers before it starts over.
@@ -168,9 +168,11 @@ async fn run_in(
         if binding.re_evaluate_policies {
             let user = state.pending_user.or(request.session_user);
             let (subject, _) = subject(tx, user).await?;
-            let bindings =
-                policies::bindings_of_target(tx, BindingTarget::StageBinding(binding.id)).await?;
-            if !decide(&bindings, binding.policy_engine_mode, &subject).passing {
+            let target = BindingTarget::StageBinding(binding.id);
+            if !check(tx, target, binding.policy_engine_mode, &subject)
+                .await?
+                .passing
+            {
                 state.position += 1;
                 answer = None;
                 continue;
@@ -259,8 +261,13 @@ async fn plan(
     subject: &Subject,
     request: &RequestInfo,
 ) -> Result<Result<FlowState, Vec<String>>, FlowError> {
-    let flow_bindings = policies::bindings_of_target(tx, BindingTarget::Flow(flow.id)).await?;
-    let decision = decide(&flow_bindings, flow.policy_engine_mode, subject);
+    let decision = check(
+        tx,
+        BindingTarget::Flow(flow.id),
+        flow.policy_engine_mode,
+        subject,
+    )
+    .await?;
     if !decision.passing {
         let mut messages = decision.messages;
         if messages.is_empty() {
@@ -271,9 +278,11 @@ async fn plan(
     let mut steps = Vec::new();
     for binding in flows::bindings_of_flow(tx, flow.id).await? {
         if binding.evaluate_on_plan {
-            let bindings =
-                policies::bindings_of_target(tx, BindingTarget::StageBinding(binding.id)).await?;
-            if !decide(&bindings, binding.policy_engine_mode, subject).passing {
+            let target = BindingTarget::StageBinding(binding.id);
+            if !check(tx, target, binding.policy_engine_mode, subject)
+                .await?
+                .passing
+            {
                 continue;
             }
         }
@@ -287,6 +296,18 @@ async fn plan(
         next: request.next.clone(),
         ..FlowState::default()
     }))
+}
+
+/// Decides the policy bindings of `target` for `subject`.
+async fn check(
+    tx: &mut Tx,
+    target: BindingTarget,
+    mode: PolicyEngineMode,
+    subject: &Subject,
+) -> Result<Decision, FlowError> {
+    let bindings = policies::bindings_of_target(tx, target).await?;
+    let verdicts = evaluate(tx, &bindings).await?;
+    Ok(decide(&bindings, mode, subject, &verdicts))
 }
 
 #[cfg(test)]

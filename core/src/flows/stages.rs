@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use super::challenge::{Challenge, FieldError, FlowInfo};
 use super::{Effects, FlowError, FlowState, RequestInfo};
 use crate::Timestamp;
-use crate::ids::{FlowId, GroupId, StageId};
+use crate::ids::{FlowId, GroupId, StageId, UserId};
 use crate::secrets::{PasswordCost, hash_key, hash_password, random_key, verify_password};
 use crate::storage::events::{self, NewEvent};
 use crate::storage::sessions::{self, NewSession};
@@ -585,13 +585,16 @@ fn prompt_text<'a>(state: &'a FlowState, key: &str) -> Option<&'a str> {
 
 async fn user_write(settings: UserWriteStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
     let now = ctx.request.now;
-    let existing = match settings.user_creation_mode {
-        UserCreationMode::AlwaysCreate => None,
-        _ => pending_user(ctx.tx, ctx.state).await?,
+    let existing = match (settings.user, settings.user_creation_mode) {
+        (Some(id), _) => users::get(ctx.tx, UserId(id)).await?,
+        (None, UserCreationMode::AlwaysCreate) => None,
+        (None, _) => pending_user(ctx.tx, ctx.state).await?,
     };
     let mut user = match existing {
         Some(user) => user,
-        None if settings.user_creation_mode == UserCreationMode::NeverCreate => {
+        None if settings.user.is_some()
+            || settings.user_creation_mode == UserCreationMode::NeverCreate =>
+        {
             return Ok(StageResult::Deny("There is no user to write to.".into()));
         }
         None => {

@@ -212,5 +212,21 @@ pub async fn groups_of_user_with_ancestors(db: &mut impl Db, user: UserId) -> Re
     fetch_all!(db, sql, user)
 }
 
+/// How many superusers (members of a superuser group or of a group nested under one)
+/// have a usable password, active or not. While none has, initial setup is open.
+pub async fn superusers_with_password(db: &mut impl Db) -> Result<i64> {
+    Ok(dispatch!(db, |c| sqlx::query_scalar(
+        "WITH RECURSIVE admin_groups (id) AS (\
+         SELECT id FROM groups WHERE is_superuser \
+         UNION \
+         SELECT g.id FROM groups g JOIN admin_groups a ON g.parent_id = a.id) \
+         SELECT COUNT(*) FROM users WHERE password_hash IS NOT NULL AND password_hash <> '' \
+         AND id IN (SELECT user_id FROM group_memberships \
+         WHERE group_id IN (SELECT id FROM admin_groups))"
+    )
+    .fetch_one(c)
+    .await)?)
+}
+
 #[cfg(test)]
 mod tests;

@@ -126,6 +126,8 @@ entries:
   - model: gatehouse_policies_expiry.passwordexpirypolicy
     identifiers: {{name: expiry}}
     attrs: {{days: 180}}
+  - model: gatehouse_policies_setup.setuppolicy
+    identifiers: {{name: setup-open}}
   - model: gatehouse_providers_oauth2.scopemapping
     id: gitea-scope
     identifiers: {{name: gitea}}
@@ -210,7 +212,7 @@ storage_test!(
             "{:#?}",
             first.changes
         );
-        assert_eq!(first.changes.len(), 32);
+        assert_eq!(first.changes.len(), 33);
         let before = dump(&store).await;
         assert!(
             before.values().all(|objects| !objects.is_empty()),
@@ -472,7 +474,7 @@ storage_test!(a_dry_run_reports_and_writes_nothing, |store| {
     assert!(report.wrote_anything());
     assert_eq!(
         report.summary(),
-        "32 created, 0 updated, 0 deleted, 0 unchanged"
+        "33 created, 0 updated, 0 deleted, 0 unchanged"
     );
     assert_eq!(dump(&store).await, before);
 });

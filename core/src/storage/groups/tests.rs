@@ -153,3 +153,35 @@ storage_test!(parent_cycle_does_not_loop, |store| {
         ["a", "b"]
     );
 });
+
+storage_test!(
+    superusers_with_password_counts_nested_admins_only,
+    |store| {
+        let mut db = store.acquire().await.unwrap();
+        let mut admins = NewGroup::new("admins");
+        admins.is_superuser = true;
+        let admins = create(&mut db, admins, t0()).await.unwrap();
+        let mut nested = NewGroup::new("ops");
+        nested.parent_id = Some(admins.id);
+        let nested = create(&mut db, nested, t0()).await.unwrap();
+        let staff = create(&mut db, NewGroup::new("staff"), t0()).await.unwrap();
+        let akadmin = users::create(&mut db, NewUser::new("akadmin"), t0())
+            .await
+            .unwrap();
+        add_member(&mut db, admins.id, akadmin.id).await.unwrap();
+        let mut worker = NewUser::new("worker");
+        worker.password_hash = Some("$argon2id$stand-in".into());
+        let worker = users::create(&mut db, worker, t0()).await.unwrap();
+        add_member(&mut db, staff.id, worker.id).await.unwrap();
+        // An admin without a password and a non-admin with one: setup stays open.
+        assert_eq!(superusers_with_password(&mut db).await.unwrap(), 0);
+        // A member of a group nested under a superuser group counts.
+        add_member(&mut db, nested.id, worker.id).await.unwrap();
+        assert_eq!(superusers_with_password(&mut db).await.unwrap(), 1);
+        remove_member(&mut db, nested.id, worker.id).await.unwrap();
+        users::set_password_hash(&mut db, akadmin.id, Some("$argon2id$x"), t0())
+            .await
+            .unwrap();
+        assert_eq!(superusers_with_password(&mut db).await.unwrap(), 1);
+    }
+);
