@@ -464,3 +464,101 @@ entries:
         "/if/flow/default-authentication-flow/?next=/"
     );
 }
+
+#[tokio::test]
+async fn initial_setup_sets_the_admin_password_once_over_the_html_forms() {
+    let (_data, server) = server().await;
+    let setup_url = server.http_url("/if/flow/initial-setup/");
+    // The server says where to go while no administrator has a password.
+    let mut announced = false;
+    for _ in 0..100 {
+        if server.log_text().contains("if/flow/initial-setup/") {
+            announced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        announced,
+        "no initial-setup URL logged:\n{}",
+        server.log_text()
+    );
+
+    let mut jar = Jar::default();
+    let page = client().get(&setup_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    jar.take(&page);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<title>Welcome to Gatehouse! – Gatehouse</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<label for="email">Email</label>"#),
+        "{html}"
+    );
+    assert!(html.contains(r#"<label for="password_repeat">Password (repeat)</label>"#));
+    let csrf = csrf_of(&html);
+    let submit = |password: &'static str, repeat: &'static str, cookies: String| {
+        let (url, csrf) = (setup_url.clone(), csrf.clone());
+        async move {
+            client()
+                .post(url)
+                .header(COOKIE, cookies)
+                .form(&[
+                    ("email", "root@example.org"),
+                    ("password", password),
+                    ("password_repeat", repeat),
+                    ("csrf_token", &csrf),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let mismatch = submit("admin-password-1", "admin-password-2", jar.header()).await;
+    assert_eq!(mismatch.status(), 200);
+    assert!(
+        mismatch
+            .text()
+            .await
+            .unwrap()
+            .contains("The passwords do not match.")
+    );
+
+    let done = submit("admin-password-1", "admin-password-1", jar.header()).await;
+    assert_eq!(done.status(), 303, "{}", server.log_text());
+    assert_eq!(done.headers()[LOCATION], "/");
+    jar.take(&done);
+    let home = client()
+        .get(server.http_url("/"))
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    let html = home.text().await.unwrap();
+    assert!(
+        html.contains("You are signed in as <strong>akadmin</strong>"),
+        "{html}"
+    );
+
+    // Closed for everyone from now on, with the reason on the page.
+    let again = client().get(&setup_url).send().await.unwrap();
+    let html = again.text().await.unwrap();
+    assert!(html.contains("Initial setup is done already"), "{html}");
+    assert!(!html.contains(r#"name="password""#), "{html}");
+
+    // The password set there signs akadmin in (by its new email, too).
+    let executor = server.http_url("/api/v1/flows/executor/sign-in/");
+    let mut jar = Jar::default();
+    let first = client().get(&executor).send().await.unwrap();
+    jar.take(&first);
+    let done = post_json(
+        &executor,
+        &mut jar,
+        json!({"uid_field": "root@example.org", "password": "admin-password-1"}),
+    )
+    .await;
+    assert_eq!(done["component"], "xak-flow-redirect", "{done}");
+    assert!(jar.0.contains_key("gatehouse_session"));
+}
