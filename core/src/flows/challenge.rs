@@ -4,13 +4,20 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Title and slug of the flow, on every challenge.
+/// The flow's title, slug and look, on every challenge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowInfo {
     /// The flow's title (its name when the title is empty).
     pub title: String,
     /// The flow's slug.
     pub slug: String,
+    /// Where the form sits on the page (`stacked`, `content_left`, `content_right`,
+    /// `sidebar_left`, `sidebar_right`).
+    #[serde(default)]
+    pub layout: String,
+    /// Background image URL; empty for the brand's default.
+    #[serde(default)]
+    pub background: String,
 }
 
 /// A field's error, as shown under it.

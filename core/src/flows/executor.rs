@@ -13,7 +13,7 @@ use crate::ids::UserId;
 use crate::policies::{Decision, Subject, decide, evaluate};
 use crate::secrets::{hash_key, random_key};
 use crate::storage::flow_sessions::{self, FlowSession};
-use crate::storage::flows::{self, Flow, FlowAuthentication};
+use crate::storage::flows::{self, DeniedAction, Flow, FlowAuthentication};
 use crate::storage::policies::{self, BindingTarget, PolicyEngineMode};
 use crate::storage::{Store, Tx, groups};
 
@@ -66,6 +66,8 @@ fn flow_info(flow: &Flow) -> FlowInfo {
             flow.title.clone()
         },
         slug: flow.slug.clone(),
+        layout: flow.layout.to_string(),
+        background: flow.background.clone(),
     }
 }
 
@@ -73,6 +75,20 @@ fn denied(flow: &Flow, message: impl Into<String>) -> Challenge {
     Challenge::AccessDenied {
         flow_info: flow_info(flow),
         error_message: message.into(),
+    }
+}
+
+/// What a caller the flow's policies refuse gets, per the flow's `denied_action`: the
+/// reason, or a redirect to where they were going.
+fn plan_denied(flow: &Flow, messages: Vec<String>, request: &RequestInfo) -> Challenge {
+    match (flow.denied_action, &request.next) {
+        (DeniedAction::Continue, next) => Challenge::Redirect {
+            to: next.clone().unwrap_or_else(|| "/".into()),
+        },
+        (DeniedAction::MessageContinue, Some(next)) => Challenge::Redirect { to: next.clone() },
+        (DeniedAction::Message | DeniedAction::MessageContinue, _) => {
+            denied(flow, messages.join(" "))
+        }
     }
 }
 
@@ -126,9 +142,7 @@ async fn run_in(
             answer = None;
             let state = match plan(tx, &flow, &session_subject, request).await? {
                 Ok(state) => state,
-                Err(messages) => {
-                    return Ok(done(denied(&flow, messages.join(" ")), effects));
-                }
+                Err(messages) => return Ok(done(plan_denied(&flow, messages, request), effects)),
             };
             let key = random_key()?;
             let session = flow_sessions::create(
@@ -226,7 +240,7 @@ async fn run_in(
                 state = match plan(tx, &flow, &session_subject, request).await? {
                     Ok(fresh) => fresh,
                     Err(messages) => {
-                        return Ok(done(denied(&flow, messages.join(" ")), effects));
+                        return Ok(done(plan_denied(&flow, messages, request), effects));
                     }
                 };
                 state.next = next;

@@ -159,18 +159,38 @@ pub(crate) fn now() -> Timestamp {
     Timestamp::from_datetime(OffsetDateTime::now_utc())
 }
 
+/// How stale a session's "last seen" may get before a request writes it again: a
+/// write per request would make every page view a database write.
+const TOUCH_EVERY: time::Duration = time::Duration::minutes(1);
+
+/// The caller's core session, if it is in force (its "last seen" brought up to date).
+pub(crate) async fn current_session(
+    state: &AppState,
+    caller: &Caller,
+    now: Timestamp,
+) -> Option<sessions::Session> {
+    let key = caller.cookie(SESSION_COOKIE)?;
+    let mut db = state.store.acquire().await.ok()?;
+    let mut session = sessions::find_active_by_key_hash(&mut db, &hash_key(key), now)
+        .await
+        .ok()??;
+    if now - TOUCH_EVERY > session.last_seen_at
+        && sessions::touch(&mut db, session.id, now)
+            .await
+            .unwrap_or(false)
+    {
+        session.last_seen_at = now;
+    }
+    Some(session)
+}
+
 /// The user of the caller's core session, if it is in force.
 pub(crate) async fn session_user(
     state: &AppState,
     caller: &Caller,
     now: Timestamp,
 ) -> Option<UserId> {
-    let key = caller.cookie(SESSION_COOKIE)?;
-    let mut db = state.store.acquire().await.ok()?;
-    let session = sessions::find_active_by_key_hash(&mut db, &hash_key(key), now)
-        .await
-        .ok()??;
-    Some(session.user_id)
+    current_session(state, caller, now).await.map(|s| s.user_id)
 }
 
 async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> RequestInfo {
@@ -376,7 +396,7 @@ async fn slow_down(effects: &Effects) {
 
 /// The CSRF token of a flow session: an HMAC of its key under the secret key, so it
 /// is bound to that browser's flow and cannot be made without the secret.
-fn csrf_token(secret: &str, flow_key: &str) -> String {
+pub(crate) fn csrf_token(secret: &str, flow_key: &str) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return String::new();
     };
@@ -385,7 +405,7 @@ fn csrf_token(secret: &str, flow_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
-fn csrf_ok(secret: &str, flow_key: &str, token: &str) -> bool {
+pub(crate) fn csrf_ok(secret: &str, flow_key: &str, token: &str) -> bool {
     let Ok(given) = URL_SAFE_NO_PAD.decode(token) else {
         return false;
     };

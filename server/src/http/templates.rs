@@ -103,7 +103,7 @@ pub fn render(
     brand: &BrandView,
     csrf: &str,
 ) -> Result<String, minijinja::Error> {
-    let (template, title, uid_label, errors) = match challenge {
+    let (template, flow, uid_label, errors) = match challenge {
         Challenge::Identification {
             flow_info,
             user_fields,
@@ -117,7 +117,7 @@ pub fn render(
             };
             (
                 "identification.html",
-                &flow_info.title,
+                flow_info,
                 label,
                 Some(response_errors),
             )
@@ -126,12 +126,10 @@ pub fn render(
             flow_info,
             response_errors,
             ..
-        } => ("password.html", &flow_info.title, "", Some(response_errors)),
-        Challenge::UserLogin { flow_info, .. } => ("user_login.html", &flow_info.title, "", None),
-        Challenge::Prompt { flow_info, .. } => ("prompt.html", &flow_info.title, "", None),
-        Challenge::AccessDenied { flow_info, .. } => {
-            ("access_denied.html", &flow_info.title, "", None)
-        }
+        } => ("password.html", flow_info, "", Some(response_errors)),
+        Challenge::UserLogin { flow_info, .. } => ("user_login.html", flow_info, "", None),
+        Challenge::Prompt { flow_info, .. } => ("prompt.html", flow_info, "", None),
+        Challenge::AccessDenied { flow_info, .. } => ("access_denied.html", flow_info, "", None),
         Challenge::Redirect { .. } => {
             return Err(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,
@@ -159,16 +157,52 @@ pub fn render(
         challenge => challenge,
         brand => brand,
         csrf_token => csrf,
-        flow_title => title,
+        flow_title => &flow.title,
+        flow_layout => layout_class(&flow.layout),
+        flow_background => css_url(&flow.background),
         uid_label => uid_label,
         errors => errors,
         field_errors => field_errors,
     })
 }
 
+/// The page class of a flow layout; anything unknown is the default, `stacked`.
+fn layout_class(layout: &str) -> &'static str {
+    match layout {
+        "content_left" => "content_left",
+        "content_right" => "content_right",
+        "sidebar_left" => "sidebar_left",
+        "sidebar_right" => "sidebar_right",
+        _ => "stacked",
+    }
+}
+
+/// `url` when it can sit inside CSS `url("…")` as it is: no quote, bracket, backslash,
+/// angle bracket or control character that could end the value early.
+fn css_url(url: &str) -> Option<&str> {
+    let safe = !url.is_empty()
+        && !url
+            .chars()
+            .any(|c| c.is_control() || "\"'()\\<>".contains(c) || c.is_whitespace());
+    safe.then_some(url)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    #[test]
+    fn unknown_layouts_fall_back_and_unsafe_backgrounds_are_dropped() {
+        assert_eq!(super::layout_class("content_left"), "content_left");
+        assert_eq!(super::layout_class("\"><script>"), "stacked");
+        assert_eq!(
+            super::css_url("https://cdn.example/bg.jpg"),
+            Some("https://cdn.example/bg.jpg")
+        );
+        for bad in ["", "x'); color: red", "a b", "x)\\", "x\"y", "<y>"] {
+            assert_eq!(super::css_url(bad), None, "{bad}");
+        }
+    }
 
     use gatehouse_core::flows::challenge::FlowInfo;
 
@@ -178,6 +212,8 @@ mod tests {
         FlowInfo {
             title: "Welcome <back>".into(),
             slug: "login".into(),
+            layout: "sidebar_right".into(),
+            background: "/static/bg.jpg".into(),
         }
     }
 
@@ -267,6 +303,11 @@ mod tests {
             "a password field never carries a value"
         );
         let login = render(&pages[0], &brand, "t").unwrap();
+        // The flow's layout and background reach the page.
+        assert!(
+            login.contains(r#"<body class="layout-sidebar_right background" style="background-image: url('&#x2f;static&#x2f;bg.jpg')">"#),
+            "{login}"
+        );
         assert!(login.contains(r#"<label for="uid_field">Username or email</label>"#));
         assert!(login.contains(r#"<label for="password">Password</label>"#));
         assert!(login.contains("Failed to authenticate."));

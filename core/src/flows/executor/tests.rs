@@ -644,3 +644,47 @@ storage_test!(initial_setup_sets_akadmin_once_and_then_closes, |store| {
     .unwrap();
     assert!(signed_in.effects.login.is_some(), "{signed_in:?}");
 });
+
+storage_test!(
+    denied_action_decides_between_the_reason_and_the_next_url,
+    |store| {
+        setup(&store).await;
+        let mut text = String::from("version: 1\nentries:\n");
+        for action in ["message", "message_continue", "continue"] {
+            text.push_str(&format!(
+                "  - model: gatehouse_flows.flow
+    id: {action}
+    identifiers: {{slug: {action}}}
+    attrs: {{name: {action}, designation: authentication, denied_action: {action}}}
+  - model: gatehouse_policies.policybinding
+    identifiers: {{target: !KeyOf {action}, group: !Find [gatehouse_core.group, [name, Admins]], order: 0}}
+"
+            ));
+        }
+        apply_text(&store, "denied.yaml", &text).await;
+        let outcome = |slug: &'static str, next: Option<&'static str>| {
+            let store = &store;
+            async move {
+                let mut req = request();
+                req.next = next.map(str::to_owned);
+                run(store, slug, None, None, &req).await.unwrap().challenge
+            }
+        };
+        let reason = |challenge: Challenge| match challenge {
+            Challenge::AccessDenied { error_message, .. } => error_message,
+            other => panic!("{other:?}"),
+        };
+        let to = |url: &str| Challenge::Redirect { to: url.into() };
+        assert_eq!(
+            reason(outcome("message", Some("/app")).await),
+            "You may not use this flow."
+        );
+        assert_eq!(outcome("message_continue", Some("/app")).await, to("/app"));
+        assert_eq!(
+            reason(outcome("message_continue", None).await),
+            "You may not use this flow."
+        );
+        assert_eq!(outcome("continue", Some("/app")).await, to("/app"));
+        assert_eq!(outcome("continue", None).await, to("/"));
+    }
+);
