@@ -15,6 +15,9 @@ entries:
     identifiers: {username: alice}
     attrs: {password: correct-horse, email: alice@example.org}
   - model: gatehouse_core.user
+    identifiers: {username: bob}
+    attrs: {password: correct-horse}
+  - model: gatehouse_core.user
     identifiers: {username: frozen}
     attrs: {password: correct-horse, is_active: false}
   - model: gatehouse_stages_password.passwordstage
@@ -39,10 +42,10 @@ entries:
 
 /// Cookies by name, as a browser would keep them for one site.
 #[derive(Default)]
-struct Jar(HashMap<String, String>);
+pub(crate) struct Jar(pub(crate) HashMap<String, String>);
 
 impl Jar {
-    fn take(&mut self, response: &reqwest::Response) {
+    pub(crate) fn take(&mut self, response: &reqwest::Response) {
         for value in response.headers().get_all(SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
@@ -57,7 +60,7 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.0
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -66,14 +69,14 @@ impl Jar {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .build()
         .unwrap()
 }
 
-async fn server() -> (tempfile::TempDir, Server) {
+pub(crate) async fn server() -> (tempfile::TempDir, Server) {
     server_with(&[]).await
 }
 
@@ -94,7 +97,7 @@ async fn server_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
     panic!("the login flow never appeared:\n{}", server.log_text());
 }
 
-async fn post_json(url: &str, jar: &mut Jar, body: Value) -> Value {
+pub(crate) async fn post_json(url: &str, jar: &mut Jar, body: Value) -> Value {
     let response = client()
         .post(url)
         .header(COOKIE, jar.header())
@@ -168,7 +171,7 @@ async fn the_json_executor_refuses_a_wrong_password_and_an_inactive_user_then_si
     assert_eq!(missing.status(), 404);
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let marker = r#"name="csrf_token" value=""#;
     let start = html.find(marker).unwrap() + marker.len();
     html[start..].split('"').next().unwrap().to_owned()

@@ -17,3 +17,4 @@ mod dependency_rules;
 mod flows;
 mod harness;
 mod server;
+mod sessions;

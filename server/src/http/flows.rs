@@ -93,7 +93,7 @@ impl Caller {
         &self.host
     }
 
-    fn cookie(&self, name: &str) -> Option<&str> {
+    pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
 }
@@ -396,6 +396,15 @@ async fn slow_down(effects: &Effects) {
 
 /// The CSRF token of a flow session: an HMAC of its key under the secret key, so it
 /// is bound to that browser's flow and cannot be made without the secret.
+/// The answer to a form whose CSRF token is missing or wrong.
+pub(crate) fn csrf_refused() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html("<!doctype html><title>Forbidden</title><p>The form expired or did not come from this site (CSRF token missing or wrong). Go back and try again.</p>"),
+    )
+        .into_response()
+}
+
 pub(crate) fn csrf_token(secret: &str, flow_key: &str) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
         return String::new();
@@ -453,11 +462,7 @@ pub async fn page_post(
         .map(String::as_str)
         .unwrap_or_default();
     if !csrf_ok(state.secret_key.expose(), flow_key, token) {
-        return (
-            StatusCode::FORBIDDEN,
-            Html("<!doctype html><title>Forbidden</title><p>The form expired or did not come from this site (CSRF token missing or wrong). Go back and try again.</p>"),
-        )
-            .into_response();
+        return csrf_refused();
     }
     let answer: Map<String, Value> = form
         .into_iter()

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use gatehouse_core::storage::{flows, users};
 
-use super::flows::{Caller, brand_for, now, session_user};
+use super::flows::{Caller, SESSION_COOKIE, brand_for, csrf_token, current_session, now};
 use crate::state::AppState;
 
 /// `GET /`.
@@ -18,7 +18,8 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
             flows::get(&mut db, id).await.ok()?.map(|f| f.slug)
         }
     };
-    let Some(user_id) = session_user(&state, &caller, now()).await else {
+    let now = now();
+    let Some(session) = current_session(&state, &caller, now).await else {
         let login = match brand.as_ref().and_then(|b| b.flow_authentication) {
             Some(id) => flow_slug(id).await,
             None => None,
@@ -33,12 +34,20 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
         };
     };
     let user = match state.store.acquire().await {
-        Ok(mut db) => users::get(&mut db, user_id).await.ok().flatten(),
+        Ok(mut db) => users::get(&mut db, session.user_id).await.ok().flatten(),
         Err(_) => None,
     };
-    let Some(user) = user else {
+    let (Some(user), Some(sessions)) = (
+        user,
+        super::sessions::own_sessions(&state, &session, now).await,
+    ) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
+    // The revoke buttons' token is bound to this browser's session key.
+    let csrf = csrf_token(
+        state.secret_key.expose(),
+        caller.cookie(SESSION_COOKIE).unwrap_or_default(),
+    );
     let sign_out = match brand.as_ref().and_then(|b| b.flow_invalidation) {
         Some(id) => flow_slug(id).await.map(|slug| format!("/if/flow/{slug}/")),
         None => None,
@@ -50,6 +59,8 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
         &user.username,
         &user.name,
         sign_out.as_deref(),
+        &sessions,
+        &csrf,
     ) {
         Ok(html) => {
             let mut response = Html(html).into_response();

@@ -10,6 +10,7 @@ use crate::state::AppState;
 pub mod flows;
 pub mod health;
 pub mod home;
+pub mod sessions;
 pub mod templates;
 
 /// The core's HTTP surface (served on both the HTTP and the HTTPS listener).
@@ -21,6 +22,15 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/if/flow/{slug}/",
             get(flows::page_get).post(flows::page_post),
+        )
+        .route("/api/v1/core/authenticated_sessions/", get(sessions::list))
+        .route(
+            "/api/v1/core/authenticated_sessions/{id}/",
+            axum::routing::delete(sessions::delete),
+        )
+        .route(
+            "/if/user/sessions/revoke/",
+            axum::routing::post(sessions::revoke_form),
         )
         .route(
             "/api/v1/flows/executor/{slug}/",

@@ -88,12 +88,16 @@ pub fn render_home(
     username: &str,
     name: &str,
     sign_out_url: Option<&str>,
+    sessions: &[crate::http::sessions::SessionView],
+    csrf: &str,
 ) -> Result<String, minijinja::Error> {
     environment().get_template("home.html")?.render(context! {
         brand => brand,
         username => username,
         name => if name.is_empty() { username } else { name },
         sign_out_url => sign_out_url,
+        sessions => sessions,
+        csrf_token => csrf,
     })
 }
 
