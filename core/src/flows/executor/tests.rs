@@ -688,3 +688,28 @@ storage_test!(
         assert_eq!(outcome("continue", None).await, to("/"));
     }
 );
+
+storage_test!(the_readme_admin_blueprint_closes_initial_setup, |store| {
+    for (file, text) in gatehouse_config::blueprint::shipped::SHIPPED {
+        apply_text(&store, file, text).await;
+    }
+    let readme = include_str!("../../../../README.md");
+    let start = readme
+        .find("cat > blueprints/admin.yaml <<'EOF'\n")
+        .unwrap();
+    let text = readme[start..].split_once('\n').unwrap().1;
+    let text = text.split_once("\nEOF").unwrap().0;
+    let blueprint = parse("admin.yaml", text).unwrap().unwrap();
+    let env = BTreeMap::from([("ADMIN_PASSWORD".to_owned(), "from-the-env".to_owned())]);
+    let options = ApplyOptions {
+        dry_run: false,
+        write: WriteOptions {
+            password_cost: CHEAP,
+        },
+    };
+    assert!(crate::flows::initial_setup_open(&store).await.unwrap());
+    apply(&store, "admin.yaml", &blueprint, &env, options, t0())
+        .await
+        .unwrap();
+    assert!(!crate::flows::initial_setup_open(&store).await.unwrap());
+});
