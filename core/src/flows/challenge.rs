@@ -96,6 +96,45 @@ pub enum Challenge {
 }
 
 impl Challenge {
+    /// The first error the challenge carries (form-wide first, then by field).
+    pub fn first_error(&self) -> Option<&str> {
+        let errors = match self {
+            Self::Identification {
+                response_errors, ..
+            }
+            | Self::Password {
+                response_errors, ..
+            }
+            | Self::Prompt {
+                response_errors, ..
+            } => response_errors,
+            _ => return None,
+        };
+        errors
+            .get("non_field_errors")
+            .into_iter()
+            .chain(errors.values())
+            .flatten()
+            .map(|e| e.string.as_str())
+            .next()
+    }
+
+    /// Shows `message` as an error of the whole form, when the challenge is a form.
+    pub fn set_form_error(&mut self, message: &str) {
+        if let Self::Identification {
+            response_errors, ..
+        }
+        | Self::Password {
+            response_errors, ..
+        }
+        | Self::Prompt {
+            response_errors, ..
+        } = self
+        {
+            *response_errors = Self::form_error(message);
+        }
+    }
+
     /// One error for the whole form.
     pub fn form_error(message: &str) -> std::collections::BTreeMap<String, Vec<FieldError>> {
         std::collections::BTreeMap::from([(

@@ -13,7 +13,7 @@ use crate::ids::UserId;
 use crate::policies::{Decision, Subject, decide, evaluate};
 use crate::secrets::{hash_key, random_key};
 use crate::storage::flow_sessions::{self, FlowSession};
-use crate::storage::flows::{self, DeniedAction, Flow, FlowAuthentication};
+use crate::storage::flows::{self, DeniedAction, Flow, FlowAuthentication, InvalidResponseAction};
 use crate::storage::policies::{self, BindingTarget, PolicyEngineMode};
 use crate::storage::{Store, Tx, groups};
 
@@ -200,16 +200,27 @@ async fn run_in(
             answer,
             effects: &mut effects,
         };
+        let answered = answer.is_some();
         match stages::run(&stage, ctx).await? {
+            // An answer that leaves the stage showing was refused.
+            StageResult::Show(challenge)
+                if answered && binding.invalid_response_action != InvalidResponseAction::Retry =>
+            {
+                let message = challenge.first_error().map(str::to_owned);
+                let keep_context =
+                    binding.invalid_response_action == InvalidResponseAction::RestartWithContext;
+                state = match plan(tx, &flow, &session_subject, request).await? {
+                    Ok(fresh) => restarted(fresh, state, keep_context),
+                    Err(messages) => {
+                        return Ok(done(plan_denied(&flow, messages, request), effects));
+                    }
+                };
+                restart_message = message;
+                answer = None;
+            }
             StageResult::Show(mut challenge) => {
-                if let (
-                    Some(message),
-                    Challenge::Identification {
-                        response_errors, ..
-                    },
-                ) = (restart_message.take(), &mut challenge)
-                {
-                    *response_errors = Challenge::form_error(&message);
+                if let Some(message) = restart_message.take() {
+                    challenge.set_form_error(&message);
                 }
                 save(tx, &session, &state, now).await?;
                 return Ok(Outcome { challenge, effects });
@@ -236,17 +247,34 @@ async fn run_in(
                 });
             }
             StageResult::Restart(message) => {
-                let next = state.next.clone();
                 state = match plan(tx, &flow, &session_subject, request).await? {
-                    Ok(fresh) => fresh,
+                    Ok(fresh) => restarted(fresh, state, false),
                     Err(messages) => {
                         return Ok(done(plan_denied(&flow, messages, request), effects));
                     }
                 };
-                state.next = next;
                 restart_message = Some(message);
                 answer = None;
             }
+        }
+    }
+}
+
+/// The state of a flow started over on the `fresh` plan: where to go afterwards is
+/// kept, and with `keep_context` also what the run had gathered (pending user, prompt
+/// data, how the user proved who they are).
+fn restarted(fresh: FlowState, old: FlowState, keep_context: bool) -> FlowState {
+    if keep_context {
+        FlowState {
+            plan: fresh.plan,
+            position: 0,
+            attempts: 0,
+            ..old
+        }
+    } else {
+        FlowState {
+            next: old.next,
+            ..fresh
         }
     }
 }

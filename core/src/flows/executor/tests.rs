@@ -713,3 +713,88 @@ storage_test!(the_readme_admin_blueprint_closes_initial_setup, |store| {
         .unwrap();
     assert!(!crate::flows::initial_setup_open(&store).await.unwrap());
 });
+
+storage_test!(
+    an_invalid_answer_retries_restarts_or_restarts_with_context,
+    |store| {
+        let mut text = String::from(
+            "version: 1
+entries:
+  - model: gatehouse_stages_prompt.promptstage
+    id: first
+    identifiers: {name: first}
+    attrs: {fields: [{field_key: team, label: Team}]}
+  - model: gatehouse_stages_prompt.promptstage
+    id: second
+    identifiers: {name: second}
+    attrs: {fields: [{field_key: email, label: Email, type: email}]}
+",
+        );
+        for action in ["retry", "restart", "restart_with_context"] {
+            text.push_str(&format!(
+                "  - model: gatehouse_flows.flow
+    id: {action}
+    identifiers: {{slug: {action}}}
+    attrs: {{name: {action}, designation: enrollment}}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {{target: !KeyOf {action}, stage: !KeyOf first, order: 10}}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {{target: !KeyOf {action}, stage: !KeyOf second, order: 20}}
+    attrs: {{invalid_response_action: {action}}}
+"
+            ));
+        }
+        apply_text(&store, "invalid.yaml", &text).await;
+        // Answers the first prompt, then gives the second a bad address; returns what is
+        // shown next and the prompt data the run then holds.
+        let after_bad_answer = |slug: &'static str| {
+            let store = &store;
+            async move {
+                let first = run(store, slug, None, None, &request()).await.unwrap();
+                let key = first.effects.set_flow_key.unwrap();
+                let team = answer(&[("team", "ops")]);
+                run(store, slug, Some(&key), Some(&team), &request())
+                    .await
+                    .unwrap();
+                let bad = answer(&[("email", "not-an-address")]);
+                let shown = run(store, slug, Some(&key), Some(&bad), &request())
+                    .await
+                    .unwrap()
+                    .challenge;
+                let mut db = store.acquire().await.unwrap();
+                let flow = crate::storage::flows::find_by_slug(&mut db, slug)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let session = flow_sessions::find_active(&mut db, &hash_key(&key), flow.id, t0())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                let state: FlowState = serde_json::from_value(session.state).unwrap();
+                (shown, state)
+            }
+        };
+        let field_keys = |challenge: &Challenge| match challenge {
+            Challenge::Prompt { fields, .. } => fields
+                .iter()
+                .map(|f| f.field_key.clone())
+                .collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+
+        let (shown, state) = after_bad_answer("retry").await;
+        assert_eq!(field_keys(&shown), ["email"]);
+        assert_eq!(state.position, 1);
+
+        let (shown, state) = after_bad_answer("restart").await;
+        assert_eq!(field_keys(&shown), ["team"]);
+        assert_eq!(shown.first_error(), Some("Enter a valid email address."));
+        assert_eq!((state.position, state.prompt_data.len()), (0, 0));
+        assert_eq!(state.next.as_deref(), Some("/after"));
+
+        let (shown, state) = after_bad_answer("restart_with_context").await;
+        assert_eq!(field_keys(&shown), ["team"]);
+        assert_eq!(state.position, 0);
+        assert_eq!(state.prompt_data["team"], "ops");
+    }
+);
