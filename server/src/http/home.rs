@@ -43,25 +43,30 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
     ) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    // The revoke buttons' token is bound to this browser's session key.
-    let csrf = csrf_token(
-        state.secret_key.expose(),
-        caller.cookie(SESSION_COOKIE).unwrap_or_default(),
-    );
-    let sign_out = match brand.as_ref().and_then(|b| b.flow_invalidation) {
-        Some(id) => flow_slug(id).await.map(|slug| format!("/if/flow/{slug}/")),
-        None => None,
+    let flow_url = |id: Option<gatehouse_core::ids::FlowId>| {
+        let flow_slug = &flow_slug;
+        async move {
+            match id {
+                Some(id) => flow_slug(id).await.map(|slug| format!("/if/flow/{slug}/")),
+                None => None,
+            }
+        }
+    };
+    let home = crate::http::templates::HomeView {
+        username: &user.username,
+        name: &user.name,
+        sign_out_url: flow_url(brand.as_ref().and_then(|b| b.flow_invalidation)).await,
+        settings_url: flow_url(brand.as_ref().and_then(|b| b.flow_user_settings)).await,
+        sessions: &sessions,
+        // The revoke buttons' token is bound to this browser's session key.
+        csrf_token: csrf_token(
+            state.secret_key.expose(),
+            caller.cookie(SESSION_COOKIE).unwrap_or_default(),
+        ),
     };
     // The brand read above gives the look too: no second lookup.
     let view = crate::http::templates::BrandView::of(brand.as_ref());
-    match crate::http::templates::render_home(
-        &view,
-        &user.username,
-        &user.name,
-        sign_out.as_deref(),
-        &sessions,
-        &csrf,
-    ) {
+    match crate::http::templates::render_home(&view, &home) {
         Ok(html) => {
             let mut response = Html(html).into_response();
             response.headers_mut().insert(

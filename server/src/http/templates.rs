@@ -82,22 +82,34 @@ fn environment() -> &'static Environment<'static> {
     })
 }
 
+/// What the signed-in user's landing page shows.
+#[derive(Debug, Serialize)]
+pub struct HomeView<'a> {
+    /// Login name.
+    pub username: &'a str,
+    /// Display name (the login name when empty).
+    pub name: &'a str,
+    /// The brand's sign-out flow.
+    pub sign_out_url: Option<String>,
+    /// The brand's user-settings flow.
+    pub settings_url: Option<String>,
+    /// The user's sessions in force.
+    pub sessions: &'a [crate::http::sessions::SessionView],
+    /// Token for the revoke buttons, bound to this browser's session.
+    pub csrf_token: String,
+}
+
 /// The signed-in user's landing page.
-pub fn render_home(
-    brand: &BrandView,
-    username: &str,
-    name: &str,
-    sign_out_url: Option<&str>,
-    sessions: &[crate::http::sessions::SessionView],
-    csrf: &str,
-) -> Result<String, minijinja::Error> {
+pub fn render_home(brand: &BrandView, home: &HomeView<'_>) -> Result<String, minijinja::Error> {
+    let name = if home.name.is_empty() {
+        home.username
+    } else {
+        home.name
+    };
     environment().get_template("home.html")?.render(context! {
         brand => brand,
-        username => username,
-        name => if name.is_empty() { username } else { name },
-        sign_out_url => sign_out_url,
-        sessions => sessions,
-        csrf_token => csrf,
+        home => home,
+        name => name,
     })
 }
 
@@ -194,6 +206,54 @@ fn css_url(url: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    #[test]
+    fn the_home_page_links_the_brand_flows_and_lists_sessions() {
+        use crate::http::sessions::SessionView;
+        let at = gatehouse_core::Timestamp::from_datetime(
+            time::macros::datetime!(2026-11-29 08:15:30 UTC),
+        );
+        let session = |current: bool, agent: &str| SessionView {
+            uuid: gatehouse_core::ids::SessionId::new(),
+            current,
+            last_ip: "192.0.2.7".into(),
+            last_user_agent: agent.into(),
+            created: at,
+            last_used: at,
+            expires: at,
+        };
+        let sessions = [session(true, "Mine"), session(false, "<Phone>")];
+        let home = HomeView {
+            username: "alice",
+            name: "",
+            sign_out_url: Some("/if/flow/out/".into()),
+            settings_url: Some("/if/flow/settings/".into()),
+            sessions: &sessions,
+            csrf_token: "tok-9".into(),
+        };
+        let html = render_home(&BrandView::default(), &home).unwrap();
+        assert!(html.contains("<h1>Hello, alice</h1>"), "{html}");
+        assert!(html.contains("Your settings"), "{html}");
+        assert!(html.contains("This browser"), "{html}");
+        assert!(
+            html.contains("&lt;Phone&gt;") && !html.contains("<Phone>"),
+            "{html}"
+        );
+        assert!(html.contains("signed in 2026-11-29 08:15 UTC"), "{html}");
+        // One button, for the other session, carrying the token and its id.
+        assert_eq!(html.matches("Sign out this session").count(), 1, "{html}");
+        assert!(
+            html.contains(r#"name="csrf_token" value="tok-9""#),
+            "{html}"
+        );
+        assert!(html.contains(&sessions[1].uuid.to_string()), "{html}");
+        let bare = HomeView {
+            settings_url: None,
+            ..home
+        };
+        let html = render_home(&BrandView::default(), &bare).unwrap();
+        assert!(!html.contains("Your settings"), "{html}");
+    }
 
     #[test]
     fn unknown_layouts_fall_back_and_unsafe_backgrounds_are_dropped() {
