@@ -104,6 +104,8 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         stop.clone(),
     ));
 
+    // Catch stop signals before saying we are up: a supervisor may stop us at once.
+    let mut signals = shutdown::Signals::install()?;
     tracing::info!(
         http = %http_addr,
         https = %https_addr,
@@ -124,8 +126,8 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     });
 
     let failure = tokio::select! {
-        signal = shutdown::os_signal() => {
-            tracing::info!(signal = signal?, "stopping: draining in-flight requests");
+        signal = signals.recv() => {
+            tracing::info!(signal, "stopping: draining in-flight requests");
             None
         }
         // A listener that ends on its own has failed: stop the others and exit non-zero
@@ -144,7 +146,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     let drained = tokio::select! {
         drained = tokio::time::timeout(DRAIN_TIMEOUT, drain(&mut tasks)) => drained.is_ok(),
         // A second signal means the operator does not want to wait.
-        _ = shutdown::os_signal() => false,
+        _ = signals.recv() => false,
     };
     if !drained {
         tracing::warn!("requests still running; closing them");

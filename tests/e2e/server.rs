@@ -94,7 +94,10 @@ async fn runs_on_postgresql_when_the_database_url_says_so() {
     .await
     .unwrap();
     let mut db = store.acquire().await.unwrap();
-    assert_eq!(users::count(&mut db).await.unwrap(), 0);
+    // Nobody but `akadmin`, which the shipped bootstrap blueprint makes unless the stop
+    // came first.
+    let count = users::count(&mut db).await.unwrap();
+    assert!(count <= 1, "{count} users");
 }
 
 #[test]
