@@ -117,7 +117,7 @@ kinds!(
     "user_logout", "gatehouse_stages_user_logout.userlogoutstage", UserLogoutStage, [];
     "deny", "gatehouse_stages_deny.denystage", DenyStage, [];
     "redirect", "gatehouse_stages_redirect.redirectstage", RedirectStage, ["target_flow"];
-    "prompt", "gatehouse_stages_prompt.promptstage", PromptStage, [];
+    "prompt", "gatehouse_stages_prompt.promptstage", PromptStage, ["validation_policies"];
     "user_write", "gatehouse_stages_user_write.userwritestage", UserWriteStage,
         ["create_users_group", "user"];
 );

@@ -17,6 +17,8 @@ pub mod challenge;
 pub mod executor;
 mod stages;
 
+pub(crate) use stages::{LOGIN_FAILED, LOGIN_SUCCEEDED, throttle_key};
+
 pub use challenge::Challenge;
 
 /// Slug of the shipped flow that sets the first admin's email and password.
@@ -79,8 +81,17 @@ pub struct RequestInfo {
     pub session_key: Option<String>,
     /// Client address.
     pub client_ip: String,
+    /// `Host`.
+    pub host: String,
+    /// Method of the request.
+    pub method: String,
+    /// Path of the request, without the query.
+    pub path: String,
     /// `User-Agent`.
     pub user_agent: String,
+    /// Request headers by lower-case name, for policies (without `Cookie` and
+    /// `Authorization`).
+    pub headers: std::collections::BTreeMap<String, String>,
     /// Where to go after the flow, already checked against open redirects.
     pub next: Option<String>,
     /// The time of the request.

@@ -5,8 +5,12 @@
 //! database layer sits behind the `storage` feature so the outpost can link this crate
 //! without a database driver. Time is always a parameter (`now`), never read here.
 
+#[cfg(feature = "storage")]
+pub mod access;
 pub mod blueprints;
 pub mod bootstrap;
+pub mod evaluator;
+pub mod expr;
 #[cfg(feature = "storage")]
 pub mod flows;
 pub mod ids;

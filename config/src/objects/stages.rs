@@ -181,6 +181,9 @@ pub struct PromptStage {
     pub fields: Vec<PromptField>,
     /// With fields `password` and `password_repeat`, the two must match.
     pub validate_password_repeat: bool,
+    /// Policies the answers must pass (a password policy checks the password as
+    /// typed, an expression sees the other answers in `flow.prompt_data`).
+    pub validation_policies: Vec<Uuid>,
 }
 
 impl Default for PromptStage {
@@ -188,6 +191,7 @@ impl Default for PromptStage {
         Self {
             fields: Vec::new(),
             validate_password_repeat: true,
+            validation_policies: Vec::new(),
         }
     }
 }

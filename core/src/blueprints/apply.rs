@@ -247,7 +247,7 @@ impl Session<'_> {
     }
 
     /// References inside a kind's settings have no foreign key: check each names a
-    /// stored flow, stage, certificate pair, group or user.
+    /// stored flow, stage, certificate pair, group, user or policy.
     async fn check_settings_references(
         &mut self,
         model: Model,
@@ -270,25 +270,30 @@ impl Session<'_> {
                         | Model::CertificateKeyPair
                         | Model::Group
                         | Model::User
+                        | Model::Policy(_)
                 )
             })
             .collect();
         for field in kind.references {
-            let Some(Json::String(id)) = fields.get(*field) else {
-                continue;
+            let ids: Vec<&str> = match fields.get(*field) {
+                Some(Json::String(id)) => vec![id.as_str()],
+                Some(Json::Array(items)) => items.iter().filter_map(Json::as_str).collect(),
+                _ => continue,
             };
-            let mut found = false;
-            for candidate in &candidates {
-                if self.objects(*candidate).await?.positions.contains_key(id) {
-                    found = true;
-                    break;
+            for id in ids {
+                let mut found = false;
+                for candidate in &candidates {
+                    if self.objects(*candidate).await?.positions.contains_key(id) {
+                        found = true;
+                        break;
+                    }
                 }
-            }
-            if !found {
-                return Ok(Some(FieldError {
-                    path: (*field).to_owned(),
-                    message: format!("{id} is not a stored object"),
-                }));
+                if !found {
+                    return Ok(Some(FieldError {
+                        path: (*field).to_owned(),
+                        message: format!("{id} is not a stored object"),
+                    }));
+                }
             }
         }
         Ok(None)

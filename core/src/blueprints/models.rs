@@ -259,11 +259,21 @@ impl Model {
             Model::Flow => canonical::<flows::FlowRecord>(fields),
             Model::StageBinding => canonical::<flows::StageBindingRecord>(fields),
             Model::Stage(kind) => with_settings::<flows::StageCommon>(kind, fields),
-            Model::Policy(kind) => with_settings::<access::PolicyCommon>(kind, fields),
+            Model::Policy(kind) => {
+                let fields = with_settings::<access::PolicyCommon>(kind, fields)?;
+                if kind.name == "expression" {
+                    check_expression(&fields, false)?;
+                }
+                Ok(fields)
+            }
             Model::PolicyBinding => access::normalize_policy_binding(fields),
             Model::Application => canonical::<access::ApplicationRecord>(fields),
             Model::Provider(kind) => with_settings::<providers::ProviderCommon>(kind, fields),
-            Model::PropertyMapping(kind) => with_settings::<providers::MappingCommon>(kind, fields),
+            Model::PropertyMapping(kind) => {
+                let fields = with_settings::<providers::MappingCommon>(kind, fields)?;
+                check_expression(&fields, true)?;
+                Ok(fields)
+            }
             Model::CertificateKeyPair => providers::normalize_certificate(fields),
             Model::Outpost => providers::normalize_outpost(fields, existing),
         }
@@ -347,6 +357,24 @@ impl Model {
 
 /// Parses a stored id; ids come from the registry's own listing, so a failure means
 /// a corrupt row.
+/// Compiles the `expression` field, so that a broken expression is refused when the
+/// blueprint applies (with its position), not found out at request time.
+fn check_expression(fields: &Fields, may_be_empty: bool) -> Result<(), FieldError> {
+    let source = fields
+        .get("expression")
+        .and_then(Json::as_str)
+        .unwrap_or_default();
+    if may_be_empty && source.trim().is_empty() {
+        return Ok(());
+    }
+    crate::expr::Expression::compile(source)
+        .map(|_| ())
+        .map_err(|e| FieldError {
+            path: "expression".into(),
+            message: e.to_string(),
+        })
+}
+
 fn parse_id<T: std::str::FromStr>(id: &str) -> Result<T, FieldError> {
     id.parse().map_err(|_| FieldError {
         path: String::new(),

@@ -1,21 +1,20 @@
 //! One request to a flow: find or start the flow session, plan, run stages until one
 //! has something to show, save.
 
-use std::collections::HashSet;
-
 use serde_json::{Map, Value as Json};
 
 use super::challenge::{Challenge, FlowInfo};
 use super::stages::{self, Context, StageResult};
 use super::{Effects, FlowError, FlowState, Outcome, RequestInfo, Step};
 use crate::Timestamp;
-use crate::ids::UserId;
-use crate::policies::{Decision, Subject, decide, evaluate};
+use crate::expr::{FlowInput, Input, RequestInput};
+use crate::ids::PolicyId;
+use crate::policies::{Decision, Situation, Subject, Who, decide, evaluate, who};
 use crate::secrets::{hash_key, random_key};
 use crate::storage::flow_sessions::{self, FlowSession};
 use crate::storage::flows::{self, DeniedAction, Flow, FlowAuthentication, InvalidResponseAction};
 use crate::storage::policies::{self, BindingTarget, PolicyEngineMode};
-use crate::storage::{Store, Tx, groups};
+use crate::storage::{Store, Tx};
 
 /// How long a flow may sit between two answers before it starts over.
 const FLOW_TTL: time::Duration = time::Duration::minutes(30);
@@ -43,19 +42,50 @@ pub async fn run(
     }
 }
 
-async fn subject(tx: &mut Tx, user: Option<UserId>) -> Result<(Subject, bool), FlowError> {
-    let Some(id) = user else {
-        return Ok((Subject::default(), false));
-    };
-    let groups = groups::groups_of_user_with_ancestors(tx, id).await?;
-    let superuser = groups.iter().any(|g| g.is_superuser);
-    Ok((
-        Subject {
-            user: Some(id),
-            groups: groups.into_iter().map(|g| g.id).collect::<HashSet<_>>(),
-        },
-        superuser,
-    ))
+/// What the policies of a check in `flow` see.
+pub(super) fn situation(
+    who: &Who,
+    flow: &Flow,
+    state: &FlowState,
+    request: &RequestInfo,
+) -> Situation {
+    let mut input = Input::default()
+        .with_request(&RequestInput {
+            ip: request.client_ip.clone(),
+            host: request.host.clone(),
+            path: request.path.clone(),
+            method: request.method.clone(),
+            user_agent: request.user_agent.clone(),
+            headers: request.headers.clone(),
+            time: request.now,
+        })
+        .with_flow(&FlowInput {
+            slug: flow.slug.clone(),
+            designation: flow.designation.to_string(),
+            // Passwords are kept only as hashes, and even those stay out of sight.
+            prompt_data: state
+                .prompt_data
+                .iter()
+                .filter(|(_, v)| !v.as_str().is_some_and(|s| s.starts_with("$argon2")))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            pending_user: state.pending_user.and(who.user.clone()),
+        });
+    if let Some(user) = &who.user {
+        input = input.with_user(user);
+    }
+    Situation {
+        input,
+        user: who.subject.user,
+        login_name: state
+            .pending_identifier
+            .clone()
+            .or_else(|| who.user.as_ref().map(|u| u.username.clone())),
+        client_ip: request.client_ip.clone(),
+        reputation_window: request.throttle.window,
+        prompt_answer: None,
+        now: request.now,
+    }
 }
 
 fn flow_info(flow: &Flow) -> FlowInfo {
@@ -104,7 +134,8 @@ async fn run_in(
         .ok_or_else(|| FlowError::UnknownFlow(slug.to_owned()))?;
     let now = request.now;
     let mut effects = Effects::default();
-    let (session_subject, superuser) = subject(tx, request.session_user).await?;
+    let session_who = who(tx, request.session_user).await?;
+    let superuser = session_who.superuser;
     match flow.authentication {
         FlowAuthentication::None => {}
         FlowAuthentication::RequireAuthenticated if request.session_user.is_none() => {
@@ -140,7 +171,7 @@ async fn run_in(
         None => {
             // A fresh start: an answer meant for a session that expired is not applied.
             answer = None;
-            let state = match plan(tx, &flow, &session_subject, request).await? {
+            let state = match plan(tx, &flow, &session_who, request).await? {
                 Ok(state) => state,
                 Err(messages) => return Ok(done(plan_denied(&flow, messages, request), effects)),
             };
@@ -181,11 +212,18 @@ async fn run_in(
         };
         if binding.re_evaluate_policies {
             let user = state.pending_user.or(request.session_user);
-            let (subject, _) = subject(tx, user).await?;
+            let current = who(tx, user).await?;
+            let seen = situation(&current, &flow, &state, request);
             let target = BindingTarget::StageBinding(binding.id);
-            if !check(tx, target, binding.policy_engine_mode, &subject)
-                .await?
-                .passing
+            if !check(
+                tx,
+                target,
+                binding.policy_engine_mode,
+                &current.subject,
+                &seen,
+            )
+            .await?
+            .passing
             {
                 state.position += 1;
                 answer = None;
@@ -194,6 +232,7 @@ async fn run_in(
         }
         let ctx = Context {
             tx: &mut *tx,
+            flow: &flow,
             state: &mut state,
             request,
             flow_info: &info,
@@ -209,7 +248,7 @@ async fn run_in(
                 let message = challenge.first_error().map(str::to_owned);
                 let keep_context =
                     binding.invalid_response_action == InvalidResponseAction::RestartWithContext;
-                state = match plan(tx, &flow, &session_subject, request).await? {
+                state = match plan(tx, &flow, &session_who, request).await? {
                     Ok(fresh) => restarted(fresh, state, keep_context),
                     Err(messages) => {
                         return Ok(done(plan_denied(&flow, messages, request), effects));
@@ -247,7 +286,7 @@ async fn run_in(
                 });
             }
             StageResult::Restart(message) => {
-                state = match plan(tx, &flow, &session_subject, request).await? {
+                state = match plan(tx, &flow, &session_who, request).await? {
                     Ok(fresh) => restarted(fresh, state, false),
                     Err(messages) => {
                         return Ok(done(plan_denied(&flow, messages, request), effects));
@@ -300,14 +339,17 @@ async fn save(
 async fn plan(
     tx: &mut Tx,
     flow: &Flow,
-    subject: &Subject,
+    who: &Who,
     request: &RequestInfo,
 ) -> Result<Result<FlowState, Vec<String>>, FlowError> {
+    let seen = situation(who, flow, &FlowState::default(), request);
+    let subject = &who.subject;
     let decision = check(
         tx,
         BindingTarget::Flow(flow.id),
         flow.policy_engine_mode,
         subject,
+        &seen,
     )
     .await?;
     if !decision.passing {
@@ -321,7 +363,7 @@ async fn plan(
     for binding in flows::bindings_of_flow(tx, flow.id).await? {
         if binding.evaluate_on_plan {
             let target = BindingTarget::StageBinding(binding.id);
-            if !check(tx, target, binding.policy_engine_mode, subject)
+            if !check(tx, target, binding.policy_engine_mode, subject, &seen)
                 .await?
                 .passing
             {
@@ -340,15 +382,49 @@ async fn plan(
     }))
 }
 
-/// Decides the policy bindings of `target` for `subject`.
+/// The messages of the `policies` a prompt's answers fail (empty: all pass). `public`
+/// holds the answers expressions may see (`flow.prompt_data`, no passwords), `clear`
+/// every answer as typed (what password policies check).
+pub(super) async fn validate_prompt(
+    tx: &mut Tx,
+    flow: &Flow,
+    state: &FlowState,
+    request: &RequestInfo,
+    policies: &[PolicyId],
+    public: &std::collections::BTreeMap<String, serde_json::Value>,
+    clear: &Map<String, Json>,
+) -> Result<Vec<String>, FlowError> {
+    let current = who(tx, state.pending_user.or(request.session_user)).await?;
+    let mut shown = state.clone();
+    shown.prompt_data.extend(public.clone());
+    let mut seen = situation(&current, flow, &shown, request);
+    seen.prompt_answer = Some(clear.clone());
+    let verdicts = crate::policies::evaluate_ids(tx, policies, &seen).await?;
+    let mut messages = Vec::new();
+    for id in policies {
+        match verdicts.get(id).map(|r| &r.result) {
+            Some(Ok(verdict)) if verdict.passing => {}
+            Some(Ok(verdict)) if !verdict.messages.is_empty() => {
+                messages.extend(verdict.messages.iter().cloned());
+            }
+            Some(Ok(_)) => messages.push("The answer was not accepted.".to_owned()),
+            Some(Err(_)) => messages.push("A policy could not be evaluated.".to_owned()),
+            None => {}
+        }
+    }
+    Ok(messages)
+}
+
+/// Decides the policy bindings of `target` for `subject` in `situation`.
 async fn check(
     tx: &mut Tx,
     target: BindingTarget,
     mode: PolicyEngineMode,
     subject: &Subject,
+    situation: &Situation,
 ) -> Result<Decision, FlowError> {
     let bindings = policies::bindings_of_target(tx, target).await?;
-    let verdicts = evaluate(tx, &bindings).await?;
+    let verdicts = evaluate(tx, &bindings, situation).await?;
     Ok(decide(&bindings, mode, subject, &verdicts))
 }
 

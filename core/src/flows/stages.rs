@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use super::challenge::{Challenge, FieldError, FlowInfo};
 use super::{Effects, FlowError, FlowState, RequestInfo};
 use crate::Timestamp;
-use crate::ids::{FlowId, GroupId, StageId, UserId};
+use crate::ids::{FlowId, GroupId, PolicyId, StageId, UserId};
 use crate::secrets::{PasswordCost, hash_key, hash_password, random_key, verify_password};
 use crate::storage::events::{self, NewEvent};
 use crate::storage::sessions::{self, NewSession};
@@ -32,14 +32,14 @@ const BROWSER_SESSION_CEILING: time::Duration = time::Duration::days(1);
 pub(super) const LOCKED: &str = "Too many failed sign-ins; try again in a few minutes.";
 
 /// Events that login throttling counts.
-const LOGIN_FAILED: &str = "login_failed";
-const LOGIN_SUCCEEDED: &str = "login";
+pub(crate) const LOGIN_FAILED: &str = "login_failed";
+pub(crate) const LOGIN_SUCCEEDED: &str = "login";
 
 /// How long login events are kept: long enough for any throttle window and an audit.
 const LOGIN_EVENT_RETENTION: time::Duration = time::Duration::days(30);
 
 /// The throttle key of what the user typed: failures count per name, in any case.
-fn throttle_key(typed: &str) -> String {
+pub(crate) fn throttle_key(typed: &str) -> String {
     typed.trim().to_lowercase()
 }
 
@@ -139,6 +139,7 @@ pub(super) enum StageResult {
 /// What a stage works with.
 pub(super) struct Context<'a> {
     pub tx: &'a mut Tx,
+    pub flow: &'a crate::storage::flows::Flow,
     pub state: &'a mut FlowState,
     pub request: &'a RequestInfo,
     pub flow_info: &'a FlowInfo,
@@ -172,7 +173,7 @@ pub(super) async fn run(stage: &Stage, ctx: Context<'_>) -> Result<StageResult, 
             }))
         }
         "redirect" => redirect(settings(stage), ctx).await,
-        "prompt" => prompt(settings(stage), ctx),
+        "prompt" => prompt(settings(stage), ctx).await,
         "user_write" => user_write(settings(stage), ctx).await,
         other => Ok(StageResult::Deny(format!(
             "This flow uses a stage of kind {other:?}, which this version cannot run."
@@ -501,7 +502,7 @@ fn field_error(message: &str, code: &str) -> Vec<FieldError> {
     }]
 }
 
-fn prompt(settings: PromptStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
+async fn prompt(settings: PromptStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
     let show = |errors| {
         StageResult::Show(Challenge::Prompt {
             flow_info: ctx.flow_info.clone(),
@@ -560,6 +561,47 @@ fn prompt(settings: PromptStage, ctx: Context<'_>) -> Result<StageResult, FlowEr
     }
     if !errors.is_empty() {
         return Ok(show(errors));
+    }
+    if !settings.validation_policies.is_empty() {
+        let public: BTreeMap<String, Json> = data
+            .iter()
+            .filter(|(key, _)| {
+                settings
+                    .fields
+                    .iter()
+                    .any(|f| &f.field_key == *key && f.kind != PromptType::Password)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let clear: Map<String, Json> = data.clone().into_iter().collect();
+        let ids: Vec<PolicyId> = settings
+            .validation_policies
+            .iter()
+            .map(|id| PolicyId(*id))
+            .collect();
+        let messages = super::executor::validate_prompt(
+            ctx.tx,
+            ctx.flow,
+            ctx.state,
+            ctx.request,
+            &ids,
+            &public,
+            &clear,
+        )
+        .await?;
+        if !messages.is_empty() {
+            let errors = messages
+                .iter()
+                .map(|m| FieldError {
+                    string: m.clone(),
+                    code: "invalid".into(),
+                })
+                .collect();
+            return Ok(show(BTreeMap::from([(
+                "non_field_errors".to_owned(),
+                errors,
+            )])));
+        }
     }
     // Passwords are hashed now: the flow state is stored, and must not hold them.
     data.remove("password_repeat");

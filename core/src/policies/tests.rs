@@ -75,7 +75,7 @@ fn group_and_user_bindings_with_negate_and_modes() {
 }
 
 #[test]
-fn a_policy_binding_yields_its_failure_result_until_policies_are_evaluated() {
+fn a_policy_without_a_result_yields_the_bindings_failure_result() {
     let subject = Subject::default();
     let closed = binding(PolicyBindingSubject::Policy(PolicyId::new()), 0);
     let decision = decide(
@@ -91,18 +91,26 @@ fn a_policy_binding_yields_its_failure_result_until_policies_are_evaluated() {
     assert!(decide(&[open], PolicyEngineMode::All, &subject, &none()).passing);
 }
 
+fn result(passing: bool, took_ms: u64) -> PolicyResult {
+    PolicyResult {
+        result: Ok(Verdict {
+            passing,
+            messages: if passing {
+                vec![]
+            } else {
+                vec!["closed".into()]
+            },
+        }),
+        took: std::time::Duration::from_millis(took_ms),
+    }
+}
+
 #[test]
 fn a_verdict_decides_its_binding_with_negate_and_messages() {
     let subject = Subject::default();
     let policy = PolicyId::new();
     let bound = binding(PolicyBindingSubject::Policy(policy), 0);
-    let failed = Verdicts::from([(
-        policy,
-        Verdict {
-            passing: false,
-            messages: vec!["closed".into()],
-        },
-    )]);
+    let failed = Verdicts::from([(policy, result(false, 1))]);
     let decision = decide(
         std::slice::from_ref(&bound),
         PolicyEngineMode::All,
@@ -111,7 +119,7 @@ fn a_verdict_decides_its_binding_with_negate_and_messages() {
     );
     assert!(!decision.passing);
     assert_eq!(decision.messages, ["closed"]);
-    // failure_result is only for a policy that could not be evaluated.
+    // failure_result is only for a policy that gave no usable answer.
     let mut lenient = bound.clone();
     lenient.failure_result = true;
     assert!(!decide(&[lenient], PolicyEngineMode::All, &subject, &failed).passing);
@@ -120,4 +128,85 @@ fn a_verdict_decides_its_binding_with_negate_and_messages() {
     let decision = decide(&[negated], PolicyEngineMode::All, &subject, &failed);
     assert!(decision.passing);
     assert!(decision.messages.is_empty());
+}
+
+#[test]
+fn an_error_or_a_slow_answer_yields_failure_result() {
+    let subject = Subject::default();
+    let policy = PolicyId::new();
+    let mut bound = binding(PolicyBindingSubject::Policy(policy), 0);
+    bound.timeout_ms = 50;
+    let slow = Verdicts::from([(policy, result(true, 51))]);
+    let decision = decide(
+        std::slice::from_ref(&bound),
+        PolicyEngineMode::All,
+        &subject,
+        &slow,
+    );
+    assert!(!decision.passing);
+    assert_eq!(decision.messages, ["A policy took too long to decide."]);
+    let in_time = Verdicts::from([(policy, result(true, 50))]);
+    assert!(
+        decide(
+            std::slice::from_ref(&bound),
+            PolicyEngineMode::All,
+            &subject,
+            &in_time
+        )
+        .passing
+    );
+    let broken = Verdicts::from([(
+        policy,
+        PolicyResult {
+            result: Err("no such key: team".into()),
+            took: std::time::Duration::ZERO,
+        },
+    )]);
+    let decision = decide(
+        std::slice::from_ref(&bound),
+        PolicyEngineMode::All,
+        &subject,
+        &broken,
+    );
+    assert!(!decision.passing);
+    assert_eq!(decision.messages, ["A policy could not be evaluated."]);
+    bound.failure_result = true;
+    assert!(
+        decide(
+            std::slice::from_ref(&bound),
+            PolicyEngineMode::All,
+            &subject,
+            &broken
+        )
+        .passing
+    );
+    assert!(
+        decide(
+            std::slice::from_ref(&bound),
+            PolicyEngineMode::All,
+            &subject,
+            &slow
+        )
+        .passing
+    );
+}
+
+#[test]
+fn order_decides_which_messages_come_first() {
+    let subject = Subject::default();
+    let (first, second) = (PolicyId::new(), PolicyId::new());
+    let failing = |messages: &[&str]| PolicyResult {
+        result: Ok(Verdict {
+            passing: false,
+            messages: messages.iter().map(|m| (*m).to_owned()).collect(),
+        }),
+        took: std::time::Duration::ZERO,
+    };
+    let verdicts = Verdicts::from([(first, failing(&["one"])), (second, failing(&["two"]))]);
+    let bindings = [
+        binding(PolicyBindingSubject::Policy(second), 20),
+        binding(PolicyBindingSubject::Policy(first), 10),
+    ];
+    let decision = decide(&bindings, PolicyEngineMode::All, &subject, &verdicts);
+    assert_eq!(decision.messages, ["one", "two"]);
 }

@@ -40,6 +40,9 @@ pub struct OverTls;
 /// What every flow request carries.
 pub struct Caller {
     cookies: HashMap<String, String>,
+    headers: std::collections::BTreeMap<String, String>,
+    method: String,
+    path: String,
     host: String,
     client_ip: String,
     user_agent: String,
@@ -58,7 +61,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
         let tls = parts.extensions.get::<OverTls>().is_some();
-        Ok(Self::new(&parts.headers, peer, tls))
+        let mut caller = Self::new(&parts.headers, peer, tls);
+        caller.method = parts.method.to_string();
+        caller.path = parts.uri.path().to_owned();
+        Ok(caller)
     }
 }
 
@@ -79,12 +85,43 @@ impl Caller {
                 .unwrap_or_default()
                 .to_owned()
         };
+        // What policies may read: every header but the credentials.
+        let mut seen = std::collections::BTreeMap::<String, String>::new();
+        for (name, value) in headers {
+            if name == header::COOKIE || name == header::AUTHORIZATION {
+                continue;
+            }
+            if let Ok(value) = value.to_str() {
+                seen.entry(name.as_str().to_owned())
+                    .and_modify(|v| {
+                        v.push_str(", ");
+                        v.push_str(value);
+                    })
+                    .or_insert_with(|| value.to_owned());
+            }
+        }
         Self {
             cookies,
+            headers: seen,
+            method: String::new(),
+            path: String::new(),
             host: text(header::HOST),
             client_ip: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
             user_agent: text(header::USER_AGENT),
             tls,
+        }
+    }
+
+    /// The request as policies see it.
+    pub(crate) fn request_input(&self, now: Timestamp) -> gatehouse_core::expr::RequestInput {
+        gatehouse_core::expr::RequestInput {
+            ip: self.client_ip.clone(),
+            host: self.host.clone(),
+            path: self.path.clone(),
+            method: self.method.clone(),
+            user_agent: self.user_agent.clone(),
+            headers: self.headers.clone(),
+            time: now,
         }
     }
 
@@ -201,7 +238,11 @@ async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> 
         session_user,
         session_key,
         client_ip: caller.client_ip.clone(),
+        host: caller.host.clone(),
+        method: caller.method.clone(),
+        path: caller.path.clone(),
         user_agent: caller.user_agent.clone(),
+        headers: caller.headers.clone(),
         // Only a URL with a host needs the list of allowed hosts from the database.
         next: match safe_next(next, &[]) {
             Some(local) => Some(local),

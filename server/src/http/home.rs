@@ -52,11 +52,13 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
             }
         }
     };
+    let applications = launcher(&state, &caller, session.user_id, now).await;
     let home = crate::http::templates::HomeView {
         username: &user.username,
         name: &user.name,
         sign_out_url: flow_url(brand.as_ref().and_then(|b| b.flow_invalidation)).await,
         settings_url: flow_url(brand.as_ref().and_then(|b| b.flow_user_settings)).await,
+        applications,
         sessions: &sessions,
         // The revoke buttons' token is bound to this browser's session key.
         csrf_token: csrf_token(
@@ -78,6 +80,46 @@ pub async fn home(State(state): State<AppState>, caller: Caller) -> Response {
         Err(err) => {
             tracing::error!(error = %err, "cannot render the home page");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The applications `user` may open, as links; a failure shows none rather than
+/// failing the page.
+async fn launcher(
+    state: &AppState,
+    caller: &Caller,
+    user: gatehouse_core::ids::UserId,
+    now: gatehouse_core::Timestamp,
+) -> Vec<crate::http::templates::AppLink> {
+    let request = caller.request_input(now);
+    let Ok(mut tx) = state.store.begin().await else {
+        return Vec::new();
+    };
+    let window = time::Duration::seconds(i64::from(state.settings.login.lock_seconds));
+    let apps = gatehouse_core::access::applications_for(&mut tx, user, &request, window).await;
+    // Evaluating may record policy_exception events: keep them.
+    let committed = tx.commit().await;
+    match (apps, committed) {
+        (Ok(apps), Ok(())) => apps
+            .into_iter()
+            .map(|a| crate::http::templates::AppLink {
+                name: a.name,
+                // Only web addresses become links (no `javascript:`).
+                url: if ["https://", "http://", "/"]
+                    .iter()
+                    .any(|p| a.launch_url.starts_with(p))
+                {
+                    a.launch_url
+                } else {
+                    String::new()
+                },
+                group: a.group_name,
+            })
+            .collect(),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!(error = %err, "cannot list the applications");
+            Vec::new()
         }
     }
 }

@@ -93,10 +93,23 @@ pub struct HomeView<'a> {
     pub sign_out_url: Option<String>,
     /// The brand's user-settings flow.
     pub settings_url: Option<String>,
+    /// The applications the user may open (the others are not shown).
+    pub applications: Vec<AppLink>,
     /// The user's sessions in force.
     pub sessions: &'a [crate::http::sessions::SessionView],
     /// Token for the revoke buttons, bound to this browser's session.
     pub csrf_token: String,
+}
+
+/// An application on the landing page.
+#[derive(Debug, Serialize)]
+pub struct AppLink {
+    /// Its name.
+    pub name: String,
+    /// Where it opens; empty when it has no launch URL.
+    pub url: String,
+    /// Its group in the launcher.
+    pub group: String,
 }
 
 /// The signed-in user's landing page.
@@ -159,16 +172,26 @@ pub fn render(
         .flatten()
         .map(|e| e.string.clone())
         .collect();
-    // A prompt's errors show under their fields.
-    let field_errors: std::collections::BTreeMap<String, Vec<String>> = match challenge {
-        Challenge::Prompt {
-            response_errors, ..
-        } => response_errors
-            .iter()
-            .map(|(k, v)| (k.clone(), v.iter().map(|e| e.string.clone()).collect()))
-            .collect(),
-        _ => Default::default(),
-    };
+    // A prompt's errors show under their fields, the form's own (from its validation
+    // policies) above them.
+    let (errors, field_errors): (Vec<String>, std::collections::BTreeMap<String, Vec<String>>) =
+        match challenge {
+            Challenge::Prompt {
+                response_errors, ..
+            } => (
+                response_errors
+                    .get("non_field_errors")
+                    .into_iter()
+                    .flatten()
+                    .map(|e| e.string.clone())
+                    .collect(),
+                response_errors
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.iter().map(|e| e.string.clone()).collect()))
+                    .collect(),
+            ),
+            _ => (errors, Default::default()),
+        };
     environment().get_template(template)?.render(context! {
         challenge => challenge,
         brand => brand,
@@ -228,6 +251,11 @@ mod tests {
             name: "",
             sign_out_url: Some("/if/flow/out/".into()),
             settings_url: Some("/if/flow/settings/".into()),
+            applications: vec![AppLink {
+                name: "Grafana <prod>".into(),
+                url: "https://grafana.example.org/".into(),
+                group: "Monitoring".into(),
+            }],
             sessions: &sessions,
             csrf_token: "tok-9".into(),
         };
@@ -235,6 +263,12 @@ mod tests {
         assert!(html.contains("<h1>Hello, alice</h1>"), "{html}");
         assert!(html.contains("Your settings"), "{html}");
         assert!(html.contains("This browser"), "{html}");
+        assert!(
+            html.contains(
+                r#"<a href="https:&#x2f;&#x2f;grafana.example.org&#x2f;">Grafana &lt;prod&gt;</a>"#
+            ),
+            "{html}"
+        );
         assert!(
             html.contains("&lt;Phone&gt;") && !html.contains("<Phone>"),
             "{html}"
@@ -249,10 +283,12 @@ mod tests {
         assert!(html.contains(&sessions[1].uuid.to_string()), "{html}");
         let bare = HomeView {
             settings_url: None,
+            applications: Vec::new(),
             ..home
         };
         let html = render_home(&BrandView::default(), &bare).unwrap();
         assert!(!html.contains("Your settings"), "{html}");
+        assert!(!html.contains("Your applications"), "{html}");
     }
 
     #[test]
