@@ -49,6 +49,17 @@ fn policy(c: &mut Criterion) {
     group.bench_function("typical access rule (prepared input)", |b| {
         b.iter(|| expression.eval_bool(black_box(&input)).expect("evaluate"));
     });
+    for (label, source) in [
+        ("part: constant", "true"),
+        ("part: group membership", r#""admins" in user.groups"#),
+        ("part: path prefix", r#"request.path.startsWith("/api")"#),
+        ("part: field equality", r#"request.method == "GET""#),
+    ] {
+        let part = Expression::compile(source).expect("compile");
+        group.bench_function(label, |b| {
+            b.iter(|| part.eval_bool(black_box(&input)).expect("evaluate"));
+        });
+    }
     let compiled = CompiledPolicy::compile("expression", &serde_json::json!({"expression": RULE}))
         .expect("compile");
     let facts = Facts::default();

@@ -20,7 +20,6 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
-use cel::context::VariableResolver;
 use cel::extractors::This;
 use cel::{Context, ExecutionError, Program, Value};
 use serde::{Deserialize, Serialize};
@@ -121,7 +120,7 @@ impl Expression {
     /// Whether the expression reads no variable but those in `names` (what makes a
     /// cached result safe to reuse for the same values of those).
     pub fn reads_only(&self, names: &[&str]) -> bool {
-        ["user", "request", "flow", "application"]
+        VARIABLES
             .iter()
             .filter(|v| !names.contains(v))
             .all(|v| !self.program.references().has_variable(v))
@@ -129,10 +128,7 @@ impl Expression {
 
     /// Evaluates against `input`.
     pub fn eval(&self, input: &Input) -> Result<Value, EvalError> {
-        let base = base_context();
-        let mut scope = base.new_inner_scope();
-        scope.set_variable_resolver(input);
-        match catch_unwind(AssertUnwindSafe(|| self.program.execute(&scope))) {
+        match catch_unwind(AssertUnwindSafe(|| self.program.execute(&input.scope))) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(err)) => Err(EvalError::Failed(err.to_string())),
             Err(_) => Err(EvalError::Panicked),
@@ -272,39 +268,32 @@ pub struct ApplicationInput {
     pub group: String,
 }
 
-/// What an evaluation sees: each variable converted once, so evaluating several
-/// expressions (or one many times) against the same input costs no conversion.
-/// A variable the caller has not set is `null`.
-#[derive(Debug, Clone)]
+/// What an evaluation sees: each variable converted once into the interpreter's own
+/// form and then only borrowed, so evaluating several expressions (or one many times)
+/// against the same input costs no conversion. A variable the caller has not set is
+/// `null`.
 pub struct Input {
-    user: Value,
-    request: Value,
-    flow: Value,
-    application: Value,
+    scope: Context<'static>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").finish_non_exhaustive()
+    }
 }
 
 impl Default for Input {
     fn default() -> Self {
-        Self {
-            user: Value::Null,
-            request: Value::Null,
-            flow: Value::Null,
-            application: Value::Null,
+        let mut scope = base_context().new_inner_scope();
+        for name in VARIABLES {
+            scope.add_variable_from_value(name, Value::Null);
         }
+        Self { scope }
     }
 }
 
-impl VariableResolver for Input {
-    fn resolve(&self, variable: &str) -> Option<Value> {
-        match variable {
-            "user" => Some(self.user.clone()),
-            "request" => Some(self.request.clone()),
-            "flow" => Some(self.flow.clone()),
-            "application" => Some(self.application.clone()),
-            _ => None,
-        }
-    }
-}
+/// The variables every expression may read.
+const VARIABLES: [&str; 4] = ["user", "request", "flow", "application"];
 
 fn to_cel<T: Serialize>(value: &T) -> Value {
     // Every input type is plain data (strings, numbers, maps with string keys), which
@@ -315,7 +304,7 @@ fn to_cel<T: Serialize>(value: &T) -> Value {
 impl Input {
     /// Sets `user`.
     pub fn with_user(mut self, user: &UserInput) -> Self {
-        self.user = to_cel(user);
+        self.scope.add_variable_from_value("user", to_cel(user));
         self
     }
 
@@ -332,19 +321,20 @@ impl Input {
                 map.map = Arc::new(entries);
             }
         }
-        self.request = value;
+        self.scope.add_variable_from_value("request", value);
         self
     }
 
     /// Sets `flow`.
     pub fn with_flow(mut self, flow: &FlowInput) -> Self {
-        self.flow = to_cel(flow);
+        self.scope.add_variable_from_value("flow", to_cel(flow));
         self
     }
 
     /// Sets `application`.
     pub fn with_application(mut self, application: &ApplicationInput) -> Self {
-        self.application = to_cel(application);
+        self.scope
+            .add_variable_from_value("application", to_cel(application));
         self
     }
 }

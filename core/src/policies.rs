@@ -105,7 +105,7 @@ pub struct PolicyResult {
 pub type Verdicts = HashMap<PolicyId, PolicyResult>;
 
 /// What the policies of one check see.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Situation {
     /// The expression input (user, request, flow, application).
     pub input: Input,
