@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use gatehouse_config::objects::{ExpiryPolicy, PasswordPolicy, ReputationPolicy};
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::Timestamp;
@@ -86,6 +87,90 @@ impl CompiledPolicy {
             "setup" => Self::Setup,
             other => return Err(PolicyCompileError::UnknownKind(other.to_owned())),
         })
+    }
+}
+
+impl CompiledPolicy {
+    /// Whether the verdict depends on nothing but the user and the application: an
+    /// expression that reads neither `request` nor `flow`. Only such verdicts may be
+    /// reused for the same user and application; every other kind reads facts that
+    /// change (failed sign-ins, the clock, the password being typed).
+    pub fn depends_only_on_user(&self) -> bool {
+        match self {
+            Self::Expression(expr) => expr.reads_only(&["user", "application"]),
+            _ => false,
+        }
+    }
+}
+
+/// A policy as it travels (in the control channel's snapshot, on the outpost's disk):
+/// its kind and stored settings, compiled where it is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySource {
+    /// The kind (`expression`, `password`…).
+    pub kind: String,
+    /// Its settings, as stored.
+    pub settings: Json,
+}
+
+impl PolicySource {
+    /// Compiles it.
+    pub fn compile(&self) -> Result<CompiledPolicy, PolicyCompileError> {
+        CompiledPolicy::compile(&self.kind, &self.settings)
+    }
+}
+
+/// Verdicts kept for reuse, bounded in size and age, and only where that is safe:
+/// policies whose verdict [depends only on the user](CompiledPolicy::depends_only_on_user),
+/// keyed by the caller's policy key (id and version) and subject key (a session, or
+/// a user and the version of their groups). Errors are never kept.
+pub struct VerdictCache {
+    kept: moka::sync::Cache<(String, String), Verdict>,
+}
+
+impl std::fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("entries", &self.kept.entry_count())
+            .finish()
+    }
+}
+
+impl VerdictCache {
+    /// At most `capacity` verdicts, each kept at most `max_age`.
+    pub fn new(capacity: u64, max_age: Duration) -> Self {
+        Self {
+            kept: moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(max_age)
+                .build(),
+        }
+    }
+
+    /// [`evaluate`], reusing a kept verdict where allowed.
+    pub fn evaluate(
+        &self,
+        policy_key: &str,
+        policy: &CompiledPolicy,
+        subject_key: &str,
+        input: &Input,
+        facts: &Facts,
+    ) -> Evaluation {
+        if !policy.depends_only_on_user() {
+            return evaluate(policy, input, facts);
+        }
+        let key = (policy_key.to_owned(), subject_key.to_owned());
+        if let Some(verdict) = self.kept.get(&key) {
+            return Evaluation {
+                result: Ok(verdict),
+                took: Duration::ZERO,
+            };
+        }
+        let evaluation = evaluate(policy, input, facts);
+        if let Ok(verdict) = &evaluation.result {
+            self.kept.insert(key, verdict.clone());
+        }
+        evaluation
     }
 }
 

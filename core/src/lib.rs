@@ -19,6 +19,7 @@ pub mod policies;
 pub mod secrets;
 #[cfg(feature = "storage")]
 pub mod storage;
+#[cfg(feature = "storage")]
 pub(crate) mod text_enum;
 pub mod timestamp;
 

@@ -130,3 +130,105 @@ fn the_setup_kind_follows_the_fact() {
     assert!(!run(&setup, &open(false)).unwrap().passing);
     assert!(run(&setup, &Facts::default()).is_err());
 }
+
+#[test]
+fn a_policy_travels_as_kind_and_settings() {
+    let source = PolicySource {
+        kind: "expression".into(),
+        settings: json!({"expression": "\"admins\" in user.groups"}),
+    };
+    let wire = serde_json::to_string(&source).unwrap();
+    let back: PolicySource = serde_json::from_str(&wire).unwrap();
+    assert_eq!(back, source);
+    let compiled = back.compile().unwrap();
+    let admin = Input::default().with_user(&crate::expr::UserInput {
+        groups: vec!["admins".into()],
+        ..Default::default()
+    });
+    assert!(
+        evaluate(&compiled, &admin, &Facts::default())
+            .result
+            .unwrap()
+            .passing
+    );
+}
+
+#[test]
+fn only_verdicts_that_depend_on_the_user_alone_are_reused() {
+    use crate::expr::{RequestInput, UserInput};
+    let cache = VerdictCache::new(100, Duration::from_secs(60));
+    let member = |groups: &[&str], path: &str| {
+        Input::default()
+            .with_user(&UserInput {
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                ..Default::default()
+            })
+            .with_request(&RequestInput {
+                ip: "10.0.0.1".into(),
+                host: "h".into(),
+                path: path.into(),
+                method: "GET".into(),
+                user_agent: String::new(),
+                headers: Default::default(),
+                time: t(0),
+            })
+    };
+    let by_user = compile(
+        "expression",
+        json!({"expression": "\"admins\" in user.groups"}),
+    );
+    assert!(by_user.depends_only_on_user());
+    let facts = Facts::default();
+    let first = cache.evaluate(
+        "p1@v1",
+        &by_user,
+        "session-a",
+        &member(&["admins"], "/"),
+        &facts,
+    );
+    assert!(first.result.unwrap().passing);
+    // Same policy version and subject: the kept verdict answers, whatever the input.
+    let reused = cache.evaluate("p1@v1", &by_user, "session-a", &member(&[], "/"), &facts);
+    assert!(reused.result.unwrap().passing);
+    // Another subject, or a new policy version, is evaluated afresh.
+    let other = cache.evaluate("p1@v1", &by_user, "session-b", &member(&[], "/"), &facts);
+    assert!(!other.result.unwrap().passing);
+    let edited = cache.evaluate("p1@v2", &by_user, "session-a", &member(&[], "/"), &facts);
+    assert!(!edited.result.unwrap().passing);
+
+    // A policy reading the request is never reused.
+    let by_path = compile(
+        "expression",
+        json!({"expression": "request.path.startsWith(\"/api\")"}),
+    );
+    assert!(!by_path.depends_only_on_user());
+    assert!(
+        cache
+            .evaluate("p2@v1", &by_path, "session-a", &member(&[], "/api"), &facts)
+            .result
+            .unwrap()
+            .passing
+    );
+    assert!(
+        !cache
+            .evaluate("p2@v1", &by_path, "session-a", &member(&[], "/"), &facts)
+            .result
+            .unwrap()
+            .passing
+    );
+    // Nor is any other kind, nor an error.
+    assert!(!compile("setup", json!({})).depends_only_on_user());
+    let broken = compile("expression", json!({"expression": "user.missing == 1"}));
+    assert!(
+        cache
+            .evaluate("p3@v1", &broken, "session-a", &member(&[], "/"), &facts)
+            .result
+            .is_err()
+    );
+    assert!(
+        cache
+            .evaluate("p3@v1", &broken, "session-a", &member(&[], "/"), &facts)
+            .result
+            .is_err()
+    );
+}

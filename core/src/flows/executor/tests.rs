@@ -926,3 +926,65 @@ entries:
             .is_none()
     );
 });
+
+storage_test!(
+    a_reputation_policy_reads_recent_failures_from_the_store,
+    |store| {
+        setup(&store).await;
+        let text = "version: 1
+entries:
+  - model: gatehouse_policies_reputation.reputationpolicy
+    id: reputation
+    identifiers: {name: bad-reputation}
+    attrs: {threshold: -2, check_ip: false}
+  - model: gatehouse_stages_deny.denystage
+    id: stop
+    identifiers: {name: stop}
+    attrs: {deny_message: Too many failures}
+  - model: gatehouse_flows.flow
+    id: guarded
+    identifiers: {slug: guarded}
+    attrs: {name: Guarded, designation: authentication}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf guarded, stage: !Find [gatehouse_stages_identification.identificationstage, [name, ident]], order: 10}
+  - model: gatehouse_flows.flowstagebinding
+    id: stop-binding
+    identifiers: {target: !KeyOf guarded, stage: !KeyOf stop, order: 20}
+    attrs: {evaluate_on_plan: false, re_evaluate_policies: true}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf stop-binding, policy: !KeyOf reputation, order: 0}
+    attrs: {negate: true}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf guarded, stage: !Find [gatehouse_stages_user_login.userloginstage, [name, login]], order: 30}
+";
+        apply_text(&store, "reputation.yaml", text).await;
+        let guarded = || async {
+            let first = run(&store, "guarded", None, None, &request())
+                .await
+                .unwrap();
+            let key = first.effects.set_flow_key.unwrap();
+            let who = answer(&[("uid_field", "alice")]);
+            run(&store, "guarded", Some(&key), Some(&who), &request())
+                .await
+                .unwrap()
+                .challenge
+        };
+        // A clean record: the deny stage is skipped and alice reaches the login stage.
+        let clean = guarded().await;
+        assert!(matches!(clean, Challenge::Redirect { .. }), "{clean:?}");
+        for _ in 0..2 {
+            let first = run(&store, "one-page", None, None, &request())
+                .await
+                .unwrap();
+            let key = first.effects.set_flow_key.unwrap();
+            let wrong = answer(&[("uid_field", "alice"), ("password", "wrong")]);
+            run(&store, "one-page", Some(&key), Some(&wrong), &request())
+                .await
+                .unwrap();
+        }
+        let Challenge::AccessDenied { error_message, .. } = guarded().await else {
+            panic!("two failures should trip the reputation policy")
+        };
+        assert_eq!(error_message, "Too many failures");
+    }
+);
