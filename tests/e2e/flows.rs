@@ -81,10 +81,22 @@ pub(crate) async fn server() -> (tempfile::TempDir, Server) {
 }
 
 async fn server_with(env: &[(&str, &str)]) -> (tempfile::TempDir, Server) {
+    server_with_blueprints(env, &[]).await
+}
+
+/// A server with the sign-in flow and `extra` blueprint files (name, text), once the
+/// flow exists.
+pub(crate) async fn server_with_blueprints(
+    env: &[(&str, &str)],
+    extra: &[(&str, &str)],
+) -> (tempfile::TempDir, Server) {
     let data = tempfile::tempdir().unwrap();
     let folder = data.path().join("blueprints");
     std::fs::create_dir_all(&folder).unwrap();
     std::fs::write(folder.join("login.yaml"), LOGIN_FLOW).unwrap();
+    for (name, text) in extra {
+        std::fs::write(folder.join(name), text).unwrap();
+    }
     let server = Server::start(data.path(), env);
     // Blueprints apply in the background: wait for the flow to exist.
     let url = server.http_url("/api/v1/flows/executor/sign-in/");

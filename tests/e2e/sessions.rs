@@ -174,3 +174,70 @@ async fn a_user_lists_and_ends_their_own_sessions_only() {
         .unwrap();
     assert_eq!(anonymous.status(), 403);
 }
+
+/// The seed's "hide an application from a user": two applications bound to groups,
+/// one open to all, one behind a CEL rule on the client address.
+const APPS: &str = "version: 1
+entries:
+  - model: gatehouse_core.group
+    id: admins
+    identifiers: {name: Admins}
+  - model: gatehouse_core.user
+    identifiers: {username: bob}
+    attrs: {groups: [!KeyOf admins]}
+  - model: gatehouse_core.application
+    id: prometheus
+    identifiers: {slug: prometheus}
+    attrs: {name: Prometheus, meta_launch_url: 'https://prometheus.example.org/'}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf prometheus, group: !KeyOf admins, order: 0}
+  - model: gatehouse_core.application
+    identifiers: {slug: wiki}
+    attrs: {name: Wiki, meta_launch_url: 'https://wiki.example.org/'}
+  - model: gatehouse_core.application
+    id: vpn-only
+    identifiers: {slug: vpn-only}
+    attrs: {name: VPN only}
+  - model: gatehouse_policies_expression.expressionpolicy
+    id: from-vpn
+    identifiers: {name: from-vpn}
+    attrs: {expression: 'request.ip.in_cidr(\"10.8.0.0/16\")'}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf vpn-only, policy: !KeyOf from-vpn, order: 0}
+";
+
+#[tokio::test]
+async fn the_home_page_lists_only_the_applications_a_user_may_open() {
+    let (_data, server) = crate::flows::server_with_blueprints(&[], &[("apps.yaml", APPS)]).await;
+    let page = |jar: &Jar| {
+        let (server, cookies) = (&server, jar.header());
+        async move {
+            client()
+                .get(server.http_url("/"))
+                .header(COOKIE, cookies)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    // The applications arrive with the flow's file or just after: wait for them.
+    let bob = signed_in(&server, "bob", "Bob/1.0").await;
+    let mut bob_page = String::new();
+    for _ in 0..50 {
+        bob_page = page(&bob).await;
+        if bob_page.contains("Wiki") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(bob_page.contains(">Prometheus</a>"), "{bob_page}");
+    assert!(bob_page.contains(">Wiki</a>"), "{bob_page}");
+    // Tests connect from 127.0.0.1, outside the VPN range.
+    assert!(!bob_page.contains("VPN only"), "{bob_page}");
+    let alice_page = page(&signed_in(&server, "alice", "Alice/1.0").await).await;
+    assert!(alice_page.contains(">Wiki</a>"), "{alice_page}");
+    assert!(!alice_page.contains("Prometheus"), "{alice_page}");
+}
