@@ -191,3 +191,54 @@ fn reads_only_tells_which_inputs_an_expression_uses() {
     assert!(!by_time.reads_only(&["user"]));
     assert!(by_time.reads_only(&["user", "request"]));
 }
+
+/// The expressions the README's Policies section shows, in order.
+fn readme_expressions() -> Vec<String> {
+    let readme = include_str!("../../../README.md");
+    let start = readme.find("## Policies").unwrap();
+    let end = start + readme[start..].find("## HTTP endpoints").unwrap();
+    let mut found = Vec::new();
+    let mut lines = readme[start..end].lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(indent) = line.find("expression: |") else {
+            continue;
+        };
+        let mut source = String::new();
+        while let Some(next) = lines.peek() {
+            if next.len() - next.trim_start().len() <= indent || next.trim() == "```" {
+                break;
+            }
+            source.push_str(next.trim());
+            source.push('\n');
+            lines.next();
+        }
+        found.push(source);
+    }
+    found
+}
+
+#[test]
+fn the_readme_examples_compile_and_mean_what_they_say() {
+    let examples = readme_expressions();
+    assert_eq!(examples.len(), 2, "{examples:?}");
+    let rule = Expression::compile(&examples[0]).unwrap();
+    let at = |hour: u8, ip: &str| {
+        let mut request = request("/api/v1/query", ip);
+        request.time = Timestamp::from_datetime(
+            time::macros::datetime!(2026-11-30 00:00 UTC) + time::Duration::hours(i64::from(hour)),
+        );
+        Input::default().with_user(&alice()).with_request(&request)
+    };
+    assert!(rule.eval_bool(&at(9, "10.1.2.3")).unwrap());
+    assert!(!rule.eval_bool(&at(20, "10.1.2.3")).unwrap());
+    assert!(!rule.eval_bool(&at(9, "192.0.2.1")).unwrap());
+    let mapping = Expression::compile(&examples[1]).unwrap();
+    let admin = Input::default().with_user(&UserInput {
+        groups: vec!["Admins".into()],
+        ..alice()
+    });
+    assert_eq!(
+        mapping.eval_map(&admin).unwrap(),
+        *json!({"gitea": "admin"}).as_object().unwrap()
+    );
+}
