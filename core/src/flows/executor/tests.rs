@@ -552,6 +552,20 @@ storage_test!(initial_setup_sets_akadmin_once_and_then_closes, |store| {
             ("password_repeat", password),
         ])
     };
+    // The administrator's password must not be a weak one.
+    let weak = run(
+        &store,
+        slug,
+        Some(&mine),
+        Some(&form("password1")),
+        &request(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        weak.challenge.first_error(),
+        Some("Use at least 10 characters.")
+    );
     let done = run(
         &store,
         slug,
