@@ -14,6 +14,7 @@ pub mod expr;
 #[cfg(feature = "storage")]
 pub mod flows;
 pub mod ids;
+pub mod oidc;
 #[cfg(feature = "storage")]
 pub mod policies;
 pub mod secrets;

@@ -29,4 +29,7 @@ pub enum StartError {
     /// A listener failed while serving.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The token signing key could not be made.
+    #[error("token signing key: {0}")]
+    SigningKey(#[from] gatehouse_core::oidc::EnsureError),
 }

@@ -57,6 +57,25 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     };
     let tls = tls_pair(&settings)?;
     let store = open_store(&settings).await?;
+    // Blueprints may name the default signing pair: make it before they apply.
+    let made =
+        gatehouse_core::oidc::ensure_self_signed(&store, OffsetDateTime::now_utc().into(), async {
+            tokio::task::spawn_blocking(|| {
+                gatehouse_core::oidc::keys::generate_rsa_pair(
+                    bootstrap::SELF_SIGNED_NAME,
+                    OffsetDateTime::now_utc(),
+                )
+            })
+            .await
+            .map_err(|e| gatehouse_core::oidc::keys::KeyError::Generate(e.to_string()))?
+        })
+        .await?;
+    if made {
+        tracing::info!(
+            name = bootstrap::SELF_SIGNED_NAME,
+            "generated the token signing key pair"
+        );
+    }
 
     // Bind everything before announcing readiness, so a taken port fails the start.
     let http = bind(settings.listen.http, "GATEHOUSE_LISTEN__HTTP").await?;

@@ -279,3 +279,54 @@ async fn validate_apply_and_export_commands_round_trip() {
     assert!(ok);
     assert_eq!(again, exported);
 }
+
+#[tokio::test]
+async fn an_oauth2_application_publishes_the_default_signing_key() {
+    let data = tempfile::tempdir().unwrap();
+    let folder = data.path().join("blueprints");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("app.yaml"),
+        "version: 1
+entries:
+  - model: gatehouse_providers_oauth2.oauth2provider
+    id: provider
+    identifiers: {name: Grafana}
+    attrs:
+      client_id: grafana
+      client_secret: a-long-random-client-secret-for-tests
+      redirect_uris: [{url: 'https://grafana.example.org/login/generic_oauth'}]
+      signing_key: !Find [gatehouse_crypto.certificatekeypair, [name, gatehouse Self-signed Certificate]]
+  - model: gatehouse_core.application
+    identifiers: {slug: grafana}
+    attrs: {name: Grafana, provider: !KeyOf provider}
+",
+    )
+    .unwrap();
+    let server = Server::start(data.path(), &[]);
+    let url = server.http_url("/application/o/grafana/jwks/");
+    let mut body = serde_json::Value::Null;
+    for _ in 0..150 {
+        let response = reqwest::get(&url).await.unwrap();
+        let status = response.status();
+        body = response.json().await.unwrap_or_default();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let key = &body["keys"][0];
+    assert_eq!(key["kty"], "RSA", "{body}\n{}", server.log_text());
+    assert_eq!(key["use"], "sig");
+    assert_eq!(key["kid"].as_str().unwrap().len(), 32);
+    assert!(key.get("d").is_none(), "{key}");
+    let missing = reqwest::get(server.http_url("/application/o/no-such-app/jwks/"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        server
+            .log_text()
+            .contains("generated the token signing key pair")
+    );
+}

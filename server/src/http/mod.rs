@@ -10,6 +10,7 @@ use crate::state::AppState;
 pub mod flows;
 pub mod health;
 pub mod home;
+pub mod oidc;
 pub mod sessions;
 pub mod templates;
 
@@ -23,6 +24,7 @@ pub fn app(state: AppState) -> Router {
             "/if/flow/{slug}/",
             get(flows::page_get).post(flows::page_post),
         )
+        .route("/application/o/{slug}/jwks/", get(oidc::jwks_of))
         .route("/api/v1/core/authenticated_sessions/", get(sessions::list))
         .route(
             "/api/v1/core/authenticated_sessions/{id}/",
