@@ -4,7 +4,7 @@
 
 use crate::expr::{ApplicationInput, Input, RequestInput};
 use crate::ids::UserId;
-use crate::policies::{Decision, Situation, decide, evaluate, who};
+use crate::policies::{Decision, Situation, Who, decide, evaluate, who};
 use crate::storage::applications::{self, Application};
 use crate::storage::policies::{BindingTarget, bindings_of_target};
 use crate::storage::{StorageError, Tx};
@@ -19,6 +19,37 @@ pub async fn may_open(
     window: time::Duration,
 ) -> Result<Decision, StorageError> {
     let who = who(tx, Some(user)).await?;
+    decide_for(tx, application, &who, request, window).await
+}
+
+/// The applications `user` may open, by name: what their launcher lists. The others
+/// stay hidden. The user is read once for all of them.
+pub async fn applications_for(
+    tx: &mut Tx,
+    user: UserId,
+    request: &RequestInput,
+    window: time::Duration,
+) -> Result<Vec<Application>, StorageError> {
+    let who = who(tx, Some(user)).await?;
+    let mut open = Vec::new();
+    for application in applications::list(tx).await? {
+        if decide_for(tx, &application, &who, request, window)
+            .await?
+            .passing
+        {
+            open.push(application);
+        }
+    }
+    Ok(open)
+}
+
+async fn decide_for(
+    tx: &mut Tx,
+    application: &Application,
+    who: &Who,
+    request: &RequestInput,
+    window: time::Duration,
+) -> Result<Decision, StorageError> {
     let mut input = Input::default()
         .with_request(request)
         .with_application(&ApplicationInput {
@@ -31,7 +62,7 @@ pub async fn may_open(
     }
     let situation = Situation {
         input,
-        user: Some(user),
+        user: who.subject.user,
         login_name: who.user.as_ref().map(|u| u.username.clone()),
         client_ip: request.ip.clone(),
         reputation_window: window,
@@ -46,26 +77,6 @@ pub async fn may_open(
         &who.subject,
         &verdicts,
     ))
-}
-
-/// The applications `user` may open, by name: what their launcher lists. The others
-/// stay hidden.
-pub async fn applications_for(
-    tx: &mut Tx,
-    user: UserId,
-    request: &RequestInput,
-    window: time::Duration,
-) -> Result<Vec<Application>, StorageError> {
-    let mut open = Vec::new();
-    for application in applications::list(tx).await? {
-        if may_open(tx, &application, user, request, window)
-            .await?
-            .passing
-        {
-            open.push(application);
-        }
-    }
-    Ok(open)
 }
 
 #[cfg(test)]

@@ -1,30 +1,10 @@
 use std::collections::BTreeMap;
 
-use gatehouse_config::blueprint::parse;
-
 use super::*;
-use crate::blueprints::apply::{ApplyOptions, apply};
+use crate::blueprints::apply::apply_text_cheaply as apply_text;
 use crate::storage::Store;
 use crate::storage::testing::{storage_test, t0};
 use crate::storage::users;
-
-/// Applies `text`; every password is cheap to hash.
-async fn apply_text(store: &Store, file: &str, text: &str, env: &[(&str, &str)]) {
-    let blueprint = parse(file, text).unwrap().unwrap();
-    let env: BTreeMap<String, String> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let mut options = ApplyOptions::default();
-    options.write.password_cost = crate::secrets::PasswordCost {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    };
-    apply(store, file, &blueprint, &env, options, t0())
-        .await
-        .unwrap();
-}
 
 fn request(path: &str) -> RequestInput {
     RequestInput {
@@ -99,7 +79,7 @@ async fn slugs_for(store: &Store, username: &str, path: &str) -> Vec<String> {
 storage_test!(
     an_application_is_hidden_from_a_user_in_neither_bound_group,
     |store| {
-        apply_text(&store, "apps.yaml", APPS, &[]).await;
+        apply_text(&store, "apps.yaml", APPS).await;
         // No binding: open to everyone; two group bindings under `any`: either group.
         assert_eq!(slugs_for(&store, "nell", "/").await, ["wiki"]);
         assert_eq!(slugs_for(&store, "uma", "/").await, ["prometheus", "wiki"]);
@@ -135,7 +115,7 @@ entries:
     id: binding
     identifiers: {target: !KeyOf app, policy: !KeyOf broken, order: 0}
 ";
-        apply_text(&store, "fail.yaml", text, &[]).await;
+        apply_text(&store, "fail.yaml", text).await;
         // nell has no `team` attribute: the evaluation errs, and the binding's
         // failure_result (false) hides the application.
         assert!(slugs_for(&store, "nell", "/").await.is_empty());
@@ -153,7 +133,7 @@ entries:
             "identifiers: {target: !KeyOf app, policy: !KeyOf broken, order: 0}",
             "identifiers: {target: !KeyOf app, policy: !KeyOf broken, order: 0}\n    attrs: {failure_result: true}",
         );
-        apply_text(&store, "fail.yaml", &lenient, &[]).await;
+        apply_text(&store, "fail.yaml", &lenient).await;
         assert_eq!(slugs_for(&store, "nell", "/").await, ["app"]);
     }
 );
@@ -163,14 +143,12 @@ storage_test!(the_seed_gitea_mapping_gives_the_role_claim, |store| {
         &store,
         "groups.yaml",
         include_str!("../../../config/blueprints/examples/groups.yaml"),
-        &[],
     )
     .await;
     apply_text(
         &store,
         "gitea.yaml",
         include_str!("../../../config/blueprints/examples/gitea.yaml"),
-        &[],
     )
     .await;
     let text = "version: 1
@@ -184,7 +162,7 @@ entries:
   - model: gatehouse_core.user
     identifiers: {username: nell}
 ";
-    apply_text(&store, "people.yaml", text, &[]).await;
+    apply_text(&store, "people.yaml", text).await;
     let mut tx = store.begin().await.unwrap();
     let mapping = crate::storage::property_mappings::find_by_name(&mut tx, "Gitea")
         .await

@@ -610,5 +610,35 @@ fn label(model: Model, identifiers: &Evaluated, attrs: &Evaluated) -> String {
     }
 }
 
+/// Test support: applies a blueprint given as text, hashing passwords at the lowest
+/// cost, and panics with the reason if it is refused.
+#[cfg(test)]
+pub(crate) async fn apply_text_cheaply(store: &Store, file: &str, text: &str) {
+    let blueprint = gatehouse_config::blueprint::parse(file, text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("{file} is empty"));
+    let env: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let options = ApplyOptions {
+        dry_run: false,
+        write: crate::blueprints::models::WriteOptions {
+            password_cost: crate::secrets::PasswordCost {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+        },
+    };
+    apply(
+        store,
+        file,
+        &blueprint,
+        &env,
+        options,
+        crate::storage::testing::t0(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

@@ -446,24 +446,24 @@ pub(crate) fn csrf_refused() -> Response {
         .into_response()
 }
 
-pub(crate) fn csrf_token(secret: &str, flow_key: &str) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
+/// The keyed MAC a CSRF token is, bound to `key` (a flow or session cookie's key).
+fn csrf_mac(secret: &str, key: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
     mac.update(b"gatehouse csrf\0");
-    mac.update(flow_key.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    mac.update(key.as_bytes());
+    Some(mac)
 }
 
-pub(crate) fn csrf_ok(secret: &str, flow_key: &str, token: &str) -> bool {
-    let Ok(given) = URL_SAFE_NO_PAD.decode(token) else {
+pub(crate) fn csrf_token(secret: &str, key: &str) -> String {
+    csrf_mac(secret, key)
+        .map(|mac| URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
+pub(crate) fn csrf_ok(secret: &str, key: &str, token: &str) -> bool {
+    let (Ok(given), Some(mac)) = (URL_SAFE_NO_PAD.decode(token), csrf_mac(secret, key)) else {
         return false;
     };
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return false;
-    };
-    mac.update(b"gatehouse csrf\0");
-    mac.update(flow_key.as_bytes());
     // verify_slice compares in constant time.
     mac.verify_slice(&given).is_ok()
 }

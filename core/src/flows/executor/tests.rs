@@ -4,7 +4,7 @@ use gatehouse_config::blueprint::parse;
 use serde_json::{Map, Value as Json, json};
 
 use super::*;
-use crate::blueprints::apply::{ApplyOptions, apply};
+use crate::blueprints::apply::{ApplyOptions, apply, apply_text_cheaply as apply_text};
 use crate::blueprints::models::WriteOptions;
 use crate::flows::Throttle;
 use crate::secrets::PasswordCost;
@@ -84,21 +84,6 @@ entries:
 
 async fn setup(store: &Store) {
     apply_text(store, "setup.yaml", SETUP).await;
-}
-
-/// Applies a blueprint given as text, hashing passwords cheaply.
-async fn apply_text(store: &Store, file: &str, text: &str) {
-    let blueprint = parse(file, text).unwrap().unwrap();
-    let env: BTreeMap<String, String> = BTreeMap::new();
-    let options = ApplyOptions {
-        dry_run: false,
-        write: WriteOptions {
-            password_cost: CHEAP,
-        },
-    };
-    apply(store, file, &blueprint, &env, options, t0())
-        .await
-        .unwrap();
 }
 
 fn request() -> RequestInfo {
