@@ -22,7 +22,7 @@ pub use providers::{
     RedirectUriMatching, ScopeMapping, SubMode,
 };
 pub use stages::{
-    DenyStage, IdentificationStage, PasswordStage, PromptField, PromptStage, PromptType,
+    ConsentMode, ConsentStage, DenyStage, IdentificationStage, PasswordStage, PromptField, PromptStage, PromptType,
     RedirectMode, RedirectStage, UserCreationMode, UserField, UserLoginStage, UserLogoutStage,
     UserWriteStage,
 };
@@ -116,6 +116,7 @@ kinds!(
     "user_login", "gatehouse_stages_user_login.userloginstage", UserLoginStage, [];
     "user_logout", "gatehouse_stages_user_logout.userlogoutstage", UserLogoutStage, [];
     "deny", "gatehouse_stages_deny.denystage", DenyStage, [];
+    "consent", "gatehouse_stages_consent.consentstage", ConsentStage, [];
     "redirect", "gatehouse_stages_redirect.redirectstage", RedirectStage, ["target_flow"];
     "prompt", "gatehouse_stages_prompt.promptstage", PromptStage, ["validation_policies"];
     "user_write", "gatehouse_stages_user_write.userwritestage", UserWriteStage,

@@ -70,6 +70,9 @@ pub struct FlowState {
     /// Answers of prompt stages by field key; a password is kept only as its
     /// argon2id hash (a PHC string), never in the clear.
     pub prompt_data: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The OAuth2 authorization request an authorization flow runs for: when the
+    /// flow completes, the code is issued and the browser sent back to the client.
+    pub authorization: Option<crate::oauth2::PendingAuthorization>,
 }
 
 /// What the engine needs to know about the request.

@@ -75,6 +75,12 @@ id_type!(
     EventId,
     /// A flow in progress.
     FlowSessionId,
+    /// An OAuth2 authorization code.
+    OAuth2CodeId,
+    /// An OAuth2 access or refresh token.
+    OAuth2TokenId,
+    /// An OAuth2 grant: a code and every token issued from it.
+    GrantId,
 );
 
 #[cfg(test)]

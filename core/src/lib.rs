@@ -14,6 +14,8 @@ pub mod expr;
 #[cfg(feature = "storage")]
 pub mod flows;
 pub mod ids;
+#[cfg(feature = "storage")]
+pub mod oauth2;
 pub mod oidc;
 #[cfg(feature = "storage")]
 pub mod policies;

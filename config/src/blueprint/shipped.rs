@@ -25,6 +25,22 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "default/30-flow-initial-setup.yaml",
         include_str!("../../blueprints/default/30-flow-initial-setup.yaml"),
     ),
+    (
+        "default/40-flow-default-provider-authorization-explicit-consent.yaml",
+        include_str!(
+            "../../blueprints/default/40-flow-default-provider-authorization-explicit-consent.yaml"
+        ),
+    ),
+    (
+        "default/40-flow-default-provider-authorization-implicit-consent.yaml",
+        include_str!(
+            "../../blueprints/default/40-flow-default-provider-authorization-implicit-consent.yaml"
+        ),
+    ),
+    (
+        "default/40-oauth2-scopes.yaml",
+        include_str!("../../blueprints/default/40-oauth2-scopes.yaml"),
+    ),
 ];
 
 #[cfg(test)]

@@ -97,6 +97,38 @@ impl Default for UserLoginStage {
 #[serde(default, deny_unknown_fields)]
 pub struct UserLogoutStage {}
 
+/// When a consent stage asks again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMode {
+    /// Every time.
+    #[default]
+    AlwaysRequire,
+    /// Once; asked again only when the application wants more scopes.
+    Permanent,
+    /// Once per `consent_expire_in`.
+    Expiring,
+}
+
+/// Asks the user to let an application see what its scopes give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsentStage {
+    /// When to ask again.
+    pub mode: ConsentMode,
+    /// How long an `expiring` consent lasts.
+    pub consent_expire_in: TimeDelta,
+}
+
+impl Default for ConsentStage {
+    fn default() -> Self {
+        Self {
+            mode: ConsentMode::AlwaysRequire,
+            consent_expire_in: constant("weeks=4"),
+        }
+    }
+}
+
 /// Stops the flow with a message.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -139,6 +139,7 @@ entries:
 );
 
 storage_test!(the_seed_gitea_mapping_gives_the_role_claim, |store| {
+    crate::blueprints::apply::apply_shipped_cheaply(&store).await;
     apply_text(
         &store,
         "groups.yaml",

@@ -640,5 +640,13 @@ pub(crate) async fn apply_text_cheaply(store: &Store, file: &str, text: &str) {
     .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Test support: applies every shipped default blueprint, in order.
+#[cfg(test)]
+pub(crate) async fn apply_shipped_cheaply(store: &Store) {
+    for (file, text) in gatehouse_config::blueprint::shipped::SHIPPED {
+        apply_text_cheaply(store, file, text).await;
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests;

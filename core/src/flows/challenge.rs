@@ -29,6 +29,15 @@ pub struct FieldError {
     pub code: String,
 }
 
+/// One thing a consent page asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Permission {
+    /// The scope.
+    pub id: String,
+    /// What it gives, in words.
+    pub name: String,
+}
+
 /// The challenge of the current stage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "component")]
@@ -78,6 +87,16 @@ pub enum Challenge {
         flow_info: FlowInfo,
         /// Who is signing in.
         pending_user: String,
+    },
+    /// May the application see this?
+    #[serde(rename = "ak-stage-consent")]
+    Consent {
+        /// Title and slug.
+        flow_info: FlowInfo,
+        /// What is asked, naming the application.
+        header_text: String,
+        /// What the application gets, one line per scope.
+        permissions: Vec<Permission>,
     },
     /// The flow stops here.
     #[serde(rename = "ak-stage-access-denied")]

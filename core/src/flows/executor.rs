@@ -28,8 +28,38 @@ pub async fn run(
     answer: Option<&Map<String, Json>>,
     request: &RequestInfo,
 ) -> Result<Outcome, FlowError> {
+    run_with(store, slug, Start::Resume(flow_key), answer, request).await
+}
+
+/// Starts authorization flow `slug` afresh for the OAuth2 request `pending`; when it
+/// completes, the code is issued and the outcome redirects to the client. A flow with
+/// nothing to show (implicit consent) completes in this one call.
+pub async fn authorize(
+    store: &Store,
+    slug: &str,
+    pending: crate::oauth2::PendingAuthorization,
+    request: &RequestInfo,
+) -> Result<Outcome, FlowError> {
+    run_with(store, slug, Start::Authorize(Box::new(pending)), None, request).await
+}
+
+/// How a run finds its flow session.
+enum Start<'a> {
+    /// The one the flow cookie names, or a new one.
+    Resume(Option<&'a str>),
+    /// Always a new one, carrying an authorization request.
+    Authorize(Box<crate::oauth2::PendingAuthorization>),
+}
+
+async fn run_with(
+    store: &Store,
+    slug: &str,
+    start: Start<'_>,
+    answer: Option<&Map<String, Json>>,
+    request: &RequestInfo,
+) -> Result<Outcome, FlowError> {
     let mut tx = store.begin().await?;
-    let outcome = run_in(&mut tx, slug, flow_key, answer, request).await;
+    let outcome = run_in(&mut tx, slug, start, answer, request).await;
     match outcome {
         Ok(outcome) => {
             tx.commit().await?;
@@ -125,7 +155,7 @@ fn plan_denied(flow: &Flow, messages: Vec<String>, request: &RequestInfo) -> Cha
 async fn run_in(
     tx: &mut Tx,
     slug: &str,
-    flow_key: Option<&str>,
+    start: Start<'_>,
     mut answer: Option<&Map<String, Json>>,
     request: &RequestInfo,
 ) -> Result<Outcome, FlowError> {
@@ -158,6 +188,10 @@ async fn run_in(
         _ => {}
     }
 
+    let (flow_key, authorization) = match start {
+        Start::Resume(key) => (key, None),
+        Start::Authorize(pending) => (None, Some(*pending)),
+    };
     let existing = match flow_key {
         Some(key) => flow_sessions::find_active(tx, &hash_key(key), flow.id, now).await?,
         None => None,
@@ -171,10 +205,11 @@ async fn run_in(
         None => {
             // A fresh start: an answer meant for a session that expired is not applied.
             answer = None;
-            let state = match plan(tx, &flow, &session_who, request).await? {
+            let mut state = match plan(tx, &flow, &session_who, request).await? {
                 Ok(state) => state,
                 Err(messages) => return Ok(done(plan_denied(&flow, messages, request), effects)),
             };
+            state.authorization = authorization;
             let key = random_key()?;
             let session = flow_sessions::create(
                 tx,
@@ -196,11 +231,16 @@ async fn run_in(
             // Every stage is done.
             flow_sessions::delete(tx, session.id).await?;
             effects.clear_flow_key = true;
-            let to = state.next.clone().unwrap_or_else(|| "/".into());
-            return Ok(Outcome {
-                challenge: Challenge::Redirect { to },
-                effects,
-            });
+            let challenge = match &state.authorization {
+                Some(pending) => match crate::oauth2::fulfil(tx, pending, request).await? {
+                    Ok(to) => Challenge::Redirect { to },
+                    Err(message) => denied(&flow, message),
+                },
+                None => Challenge::Redirect {
+                    to: state.next.clone().unwrap_or_else(|| "/".into()),
+                },
+            };
+            return Ok(Outcome { challenge, effects });
         };
         let (Some(binding), Some(stage)) = (
             flows::get_binding(tx, step.binding).await?,
@@ -313,6 +353,7 @@ fn restarted(fresh: FlowState, old: FlowState, keep_context: bool) -> FlowState 
     } else {
         FlowState {
             next: old.next,
+            authorization: old.authorization,
             ..fresh
         }
     }

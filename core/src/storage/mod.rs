@@ -26,6 +26,7 @@ pub mod events;
 pub mod flow_sessions;
 pub mod flows;
 pub mod groups;
+pub mod oauth2;
 pub mod outposts;
 pub mod policies;
 pub mod property_mappings;
@@ -429,4 +430,7 @@ sql_text!(
     crate::ids::SessionId,
     crate::ids::EventId,
     crate::ids::FlowSessionId,
+    crate::ids::OAuth2CodeId,
+    crate::ids::OAuth2TokenId,
+    crate::ids::GrantId,
 );

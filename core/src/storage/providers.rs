@@ -97,7 +97,7 @@ pub async fn create(db: &mut impl Db, new: NewProvider, now: Timestamp) -> Resul
         sqlx::query(concat!(
             "INSERT INTO providers (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            ", client_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         ))
         .bind(provider.id)
         .bind(&provider.name)
@@ -107,11 +107,27 @@ pub async fn create(db: &mut impl Db, new: NewProvider, now: Timestamp) -> Resul
         .bind(Json(&provider.settings))
         .bind(provider.created_at)
         .bind(provider.updated_at)
+        .bind(client_id_of(&provider))
         .execute(c)
         .await
         .map(|_| ())
     })?;
     Ok(provider)
+}
+
+/// The client id an OAuth2 provider is found by (kept in its own indexed, unique
+/// column); `None` for other kinds and for an OAuth2 provider without one yet.
+fn client_id_of(provider: &Provider) -> Option<&str> {
+    (provider.kind == ProviderKind::OAuth2)
+        .then(|| provider.settings.get("client_id").and_then(Value::as_str))
+        .flatten()
+        .filter(|id| !id.is_empty())
+}
+
+/// The OAuth2 provider whose client id is `client_id`.
+pub async fn find_by_client_id(db: &mut impl Db, client_id: &str) -> Result<Option<Provider>> {
+    let sql = concat!("SELECT ", columns!(), " FROM providers WHERE client_id = $1");
+    fetch_optional!(db, sql, client_id)
 }
 
 /// The provider with this id.
@@ -138,7 +154,8 @@ pub async fn update(db: &mut impl Db, provider: &Provider, now: Timestamp) -> Re
     let done = dispatch!(db, |c| {
         sqlx::query(
             "UPDATE providers SET name = $2, kind = $3, authorization_flow_id = $4, \
-             invalidation_flow_id = $5, settings = $6, updated_at = $7 WHERE id = $1",
+             invalidation_flow_id = $5, settings = $6, updated_at = $7, client_id = $8 \
+             WHERE id = $1",
         )
         .bind(provider.id)
         .bind(&provider.name)
@@ -147,6 +164,7 @@ pub async fn update(db: &mut impl Db, provider: &Provider, now: Timestamp) -> Re
         .bind(provider.invalidation_flow_id)
         .bind(Json(&provider.settings))
         .bind(now)
+        .bind(client_id_of(provider))
         .execute(c)
         .await
         .map(|r| r.rows_affected())

@@ -130,6 +130,17 @@ impl Caller {
         &self.host
     }
 
+    /// Whether the request came over TLS.
+    pub(crate) fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// Where this server is reached, as the caller reached it: `http(s)://host`.
+    pub(crate) fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host)
+    }
+
     pub(crate) fn cookie(&self, name: &str) -> Option<&str> {
         self.cookies.get(name).map(String::as_str)
     }
@@ -230,7 +241,7 @@ pub(crate) async fn session_user(
     current_session(state, caller, now).await.map(|s| s.user_id)
 }
 
-async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> RequestInfo {
+pub(crate) async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> RequestInfo {
     let now = now();
     let session_key = caller.cookie(SESSION_COOKIE).map(str::to_owned);
     let session_user = session_user(state, caller, now).await;
@@ -290,7 +301,7 @@ fn removal_header(name: &str, tls: bool) -> String {
 }
 
 /// Adds the Set-Cookie headers `effects` ask for.
-fn apply_effects(response: &mut Response, effects: &Effects, tls: bool) {
+pub(crate) fn apply_effects(response: &mut Response, effects: &Effects, tls: bool) {
     let mut set = Vec::new();
     if let Some(key) = &effects.set_flow_key {
         set.push(cookie_header(FLOW_COOKIE, key, None, tls));

@@ -10,6 +10,7 @@ use crate::state::AppState;
 pub mod flows;
 pub mod health;
 pub mod home;
+pub mod oauth2;
 pub mod oidc;
 pub mod sessions;
 pub mod templates;
@@ -25,6 +26,28 @@ pub fn app(state: AppState) -> Router {
             get(flows::page_get).post(flows::page_post),
         )
         .route("/application/o/{slug}/jwks/", get(oidc::jwks_of))
+        .route(
+            "/application/o/{slug}/.well-known/openid-configuration",
+            get(oidc::discovery),
+        )
+        .route(
+            "/application/o/{slug}/end-session/",
+            get(oidc::end_session).post(oidc::end_session),
+        )
+        .route(
+            "/application/o/authorize/",
+            get(oauth2::authorize_get).post(oauth2::authorize_post),
+        )
+        .route("/application/o/token/", axum::routing::post(oauth2::token))
+        .route(
+            "/application/o/userinfo/",
+            get(oauth2::userinfo_get).post(oauth2::userinfo_post),
+        )
+        .route(
+            "/application/o/introspect/",
+            axum::routing::post(oauth2::introspect),
+        )
+        .route("/application/o/revoke/", axum::routing::post(oauth2::revoke))
         .route("/api/v1/core/authenticated_sessions/", get(sessions::list))
         .route(
             "/api/v1/core/authenticated_sessions/{id}/",

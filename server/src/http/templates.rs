@@ -71,6 +71,7 @@ fn environment() -> &'static Environment<'static> {
             ),
             ("home.html", include_str!("../../templates/home.html")),
             ("prompt.html", include_str!("../../templates/prompt.html")),
+            ("consent.html", include_str!("../../templates/consent.html")),
         ] {
             // The templates are part of the binary and checked by tests; a broken one
             // shows up as a render error, not a crash.
@@ -159,6 +160,7 @@ pub fn render(
         Challenge::UserLogin { flow_info, .. } => ("user_login.html", flow_info, "", None),
         Challenge::Prompt { flow_info, .. } => ("prompt.html", flow_info, "", None),
         Challenge::AccessDenied { flow_info, .. } => ("access_denied.html", flow_info, "", None),
+        Challenge::Consent { flow_info, .. } => ("consent.html", flow_info, "", None),
         Challenge::Redirect { .. } => {
             return Err(minijinja::Error::new(
                 minijinja::ErrorKind::InvalidOperation,

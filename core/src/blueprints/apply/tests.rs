@@ -96,6 +96,9 @@ entries:
   - model: gatehouse_stages_deny.denystage
     identifiers: {{name: deny}}
     attrs: {{deny_message: Not you}}
+  - model: gatehouse_stages_consent.consentstage
+    identifiers: {{name: consent}}
+    attrs: {{mode: expiring, consent_expire_in: "days=7"}}
   - model: gatehouse_stages_redirect.redirectstage
     identifiers: {{name: to-enroll}}
     attrs: {{mode: flow, target_flow: !KeyOf enroll}}
@@ -212,7 +215,7 @@ storage_test!(
             "{:#?}",
             first.changes
         );
-        assert_eq!(first.changes.len(), 33);
+        assert_eq!(first.changes.len(), 34);
         let before = dump(&store).await;
         assert!(
             before.values().all(|objects| !objects.is_empty()),
@@ -474,7 +477,7 @@ storage_test!(a_dry_run_reports_and_writes_nothing, |store| {
     assert!(report.wrote_anything());
     assert_eq!(
         report.summary(),
-        "33 created, 0 updated, 0 deleted, 0 unchanged"
+        "34 created, 0 updated, 0 deleted, 0 unchanged"
     );
     assert_eq!(dump(&store).await, before);
 });

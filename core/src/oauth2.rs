@@ -1,0 +1,235 @@
+//! The OAuth 2.0 / OpenID Connect provider, without HTTP: clients and their
+//! authentication, authorization requests (fulfilled at the end of the provider's
+//! authorization flow), the token endpoint's grants, userinfo, introspection and
+//! revocation, each returning RFC 6749 error codes the server turns into responses.
+//!
+//! Codes and refresh tokens are random keys; access tokens are JWTs signed with the
+//! provider's key (resource servers and outposts can check them offline). Only SHA-256
+//! hashes of them are stored. Every token issued from one code shares a grant id, so a
+//! replayed code or a reused refresh token revokes the whole grant.
+
+use std::sync::{Arc, LazyLock};
+
+use gatehouse_config::objects::{ClientType, OAuth2Provider, RedirectUriMatching};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::ids::CertificateKeyPairId;
+use crate::oidc::keys::SigningKey;
+use crate::storage::applications::{self, Application};
+use crate::storage::providers::{self, Provider, ProviderKind};
+use crate::storage::{Db, StorageError, certificates};
+
+mod authorize;
+pub mod claims;
+mod grants;
+mod jwt;
+
+pub use authorize::{
+    AuthorizeParams, AuthorizeRefusal, PendingAuthorization, Prompt, Validated, fulfil, validate,
+};
+pub use grants::{
+    ClientAuth, TokenParams, TokenResponse, introspect, revoke, token, userinfo,
+};
+
+/// A relying party: an OAuth2 provider with the application it backs.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The stored provider.
+    pub provider: Provider,
+    /// Its OAuth2 settings.
+    pub settings: OAuth2Provider,
+    /// The application it backs (whose policy bindings decide who may use it).
+    pub application: Option<Application>,
+}
+
+/// The client whose id is `client_id`.
+pub async fn find_client(db: &mut impl Db, client_id: &str) -> Result<Option<Client>, StorageError> {
+    let Some(provider) = providers::find_by_client_id(db, client_id).await? else {
+        return Ok(None);
+    };
+    client_of(db, provider).await
+}
+
+/// The client of the application with this slug.
+pub async fn client_of_application(
+    db: &mut impl Db,
+    slug: &str,
+) -> Result<Option<Client>, StorageError> {
+    let Some(application) = applications::find_by_slug(db, slug).await? else {
+        return Ok(None);
+    };
+    let Some(provider_id) = application.provider_id else {
+        return Ok(None);
+    };
+    let Some(provider) = providers::get(db, provider_id).await? else {
+        return Ok(None);
+    };
+    let mut client = client_of(db, provider).await?;
+    if let Some(client) = &mut client {
+        client.application = Some(application);
+    }
+    Ok(client)
+}
+
+async fn client_of(db: &mut impl Db, provider: Provider) -> Result<Option<Client>, StorageError> {
+    if provider.kind != ProviderKind::OAuth2 {
+        return Ok(None);
+    }
+    // Stored settings were checked when written.
+    let settings: OAuth2Provider =
+        gatehouse_config::objects::deserialize(provider.settings.clone()).unwrap_or_default();
+    let application = applications::find_by_provider(db, provider.id).await?;
+    Ok(Some(Client {
+        provider,
+        settings,
+        application,
+    }))
+}
+
+impl Client {
+    /// Whether `uri` is one of the client's redirect URIs: compared as exact strings,
+    /// or matched as a whole against the ones marked as regular expressions.
+    pub fn redirect_allowed(&self, uri: &str) -> bool {
+        self.settings
+            .redirect_uris
+            .iter()
+            .any(|allowed| match allowed.matching_mode {
+                RedirectUriMatching::Strict => allowed.url == uri,
+                RedirectUriMatching::Regex => regex::Regex::new(&format!("^(?:{})$", allowed.url))
+                    .is_ok_and(|re| re.is_match(uri)),
+            })
+    }
+
+    /// Whether the client proved who it is: a confidential client by its secret (a
+    /// constant-time comparison of SHA-256 digests: the secret is high-entropy, so a
+    /// password hash would only cost time), a public client by its id alone.
+    pub fn authenticates_with(&self, secret: Option<&str>) -> bool {
+        match self.settings.client_type {
+            ClientType::Public => true,
+            ClientType::Confidential => {
+                let stored = &self.settings.client_secret;
+                secret.is_some_and(|given| {
+                    !stored.is_empty()
+                        && bool::from(
+                            Sha256::digest(given.as_bytes())
+                                .ct_eq(&Sha256::digest(stored.as_bytes())),
+                        )
+                })
+            }
+        }
+    }
+
+    /// The issuer the client's tokens name, for a server reached at `base_url`
+    /// (`https://host`, no trailing slash).
+    pub fn issuer(&self, base_url: &str) -> String {
+        match (self.settings.issuer_mode, &self.application) {
+            (gatehouse_config::objects::IssuerMode::PerProvider, Some(app)) => {
+                format!("{base_url}/application/o/{}/", app.slug)
+            }
+            _ => format!("{base_url}/"),
+        }
+    }
+}
+
+/// The key that signs a provider's tokens: its own pair, or the self-signed pair made
+/// at first start when it names none. `None` when neither exists or is usable.
+pub async fn signing_key_of(
+    db: &mut impl Db,
+    settings: &OAuth2Provider,
+) -> Result<Option<Arc<SigningKey>>, StorageError> {
+    let pair = match settings.signing_key {
+        Some(id) => certificates::get(db, CertificateKeyPairId(id)).await?,
+        None => certificates::find_by_managed(db, crate::oidc::SELF_SIGNED_MANAGED).await?,
+    };
+    let Some(pair) = pair else { return Ok(None) };
+    let Some(pem) = pair.key_pem.as_deref() else {
+        tracing::error!(pair = %pair.name, "signing pair has no private key");
+        return Ok(None);
+    };
+    // Parsing an RSA key takes milliseconds; keep parsed keys by the hash of their PEM.
+    static PARSED: LazyLock<moka::sync::Cache<String, Arc<SigningKey>>> =
+        LazyLock::new(|| moka::sync::Cache::new(64));
+    let digest = crate::secrets::hash_key(pem);
+    if let Some(key) = PARSED.get(&digest) {
+        return Ok(Some(key));
+    }
+    match SigningKey::from_pem(pem) {
+        Ok(key) => {
+            let key = Arc::new(key);
+            PARSED.insert(digest, key.clone());
+            Ok(Some(key))
+        }
+        Err(err) => {
+            tracing::error!(pair = %pair.name, error = %err, "signing key unusable");
+            Ok(None)
+        }
+    }
+}
+
+/// An OAuth 2.0 error (RFC 6749 §5.2, RFC 6750 §3.1): its code and a description
+/// meant for the client's developer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    /// A parameter is missing, repeated or malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The client is unknown or did not prove who it is.
+    #[error("Client authentication failed.")]
+    InvalidClient,
+    /// The code or refresh token is invalid, expired, revoked or not the client's.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// The client may not use this grant type.
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    /// The grant type is not one this server knows.
+    #[error("The grant type is not supported.")]
+    UnsupportedGrantType,
+    /// The scope asked for exceeds what was granted.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// The access token is missing, invalid, expired or revoked.
+    #[error("The access token is invalid.")]
+    InvalidToken,
+    /// Something failed on the server's side.
+    #[error("{0}")]
+    ServerError(String),
+}
+
+impl OAuthError {
+    /// The `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidToken => "invalid_token",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+}
+
+impl From<StorageError> for OAuthError {
+    fn from(err: StorageError) -> Self {
+        tracing::error!(error = %err, "OAuth2 request failed in the database");
+        Self::ServerError("The database did not answer.".into())
+    }
+}
+
+/// The scopes in a space-separated `scope` value, each once, in order.
+pub fn split_scopes(scope: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        if !scopes.iter().any(|k| k == s) {
+            scopes.push(s.to_owned());
+        }
+    }
+    scopes
+}
+
+#[cfg(test)]
+mod tests;

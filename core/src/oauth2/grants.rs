@@ -1,0 +1,596 @@
+//! The token endpoint's grants (authorization code, refresh token), userinfo,
+//! introspection (RFC 7662) and revocation (RFC 7009).
+
+use chrono::{DateTime, Utc};
+use openidconnect::core::{
+    CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
+};
+use openidconnect::{
+    AccessToken, AdditionalClaims, Audience, AuthenticationMethodReference, ClientId,
+    IdToken, IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use super::authorize::pkce_matches;
+use super::claims::{self, OFFLINE_ACCESS, OPENID};
+use super::{Client, OAuthError, client_of, find_client, signing_key_of, split_scopes};
+use crate::Timestamp;
+use crate::ids::{GrantId, OAuth2TokenId, SessionId, UserId};
+use crate::policies::{Who, who};
+use crate::secrets::{hash_key, random_key};
+use crate::storage::oauth2::{self, NewToken, Token, TokenKind};
+use crate::storage::{Db, Store, Tx, providers, users};
+
+/// The body of a token request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TokenParams {
+    /// `authorization_code` or `refresh_token`.
+    pub grant_type: Option<String>,
+    /// The code.
+    pub code: Option<String>,
+    /// The redirect URI the code was requested with.
+    pub redirect_uri: Option<String>,
+    /// PKCE verifier.
+    pub code_verifier: Option<String>,
+    /// The refresh token.
+    pub refresh_token: Option<String>,
+    /// Narrower scopes for a refresh.
+    pub scope: Option<String>,
+}
+
+/// How the client identified itself (HTTP Basic, or `client_id` and
+/// `client_secret` in the body).
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    /// The client id.
+    pub client_id: Option<String>,
+    /// Its secret; none for a public client.
+    pub client_secret: Option<String>,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The access token (a JWT).
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token lasts.
+    pub expires_in: i64,
+    /// With `offline_access`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// With `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// The granted scopes.
+    pub scope: String,
+}
+
+/// Claims beyond the standard ones in an ID token: the scope mappings' and `sid`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Extra {
+    #[serde(flatten)]
+    claims: Map<String, Json>,
+}
+
+impl AdditionalClaims for Extra {}
+
+type SignedIdToken =
+    IdToken<Extra, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+
+/// The client `auth` names, if it proves who it is.
+async fn authenticate(db: &mut impl Db, auth: &ClientAuth) -> Result<Client, OAuthError> {
+    let client_id = auth.client_id.as_deref().unwrap_or_default();
+    if client_id.is_empty() {
+        return Err(OAuthError::InvalidClient);
+    }
+    match find_client(db, client_id).await? {
+        Some(client) if client.authenticates_with(auth.client_secret.as_deref()) => Ok(client),
+        _ => Err(OAuthError::InvalidClient),
+    }
+}
+
+/// How a grant failed: refused, or refused after showing that a secret leaked, in
+/// which case every token of the grant is revoked too.
+enum Failure {
+    Refuse(OAuthError),
+    RevokeGrant(GrantId, OAuthError),
+}
+
+impl From<OAuthError> for Failure {
+    fn from(err: OAuthError) -> Self {
+        Self::Refuse(err)
+    }
+}
+
+impl From<crate::storage::StorageError> for Failure {
+    fn from(err: crate::storage::StorageError) -> Self {
+        Self::Refuse(err.into())
+    }
+}
+
+/// Answers a token request at `now`; `base_url` is where the server is reached.
+pub async fn token(
+    store: &Store,
+    auth: &ClientAuth,
+    params: &TokenParams,
+    base_url: &str,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let client = {
+        let mut db = store.acquire().await?;
+        authenticate(&mut db, auth).await?
+    };
+    let mut tx = store.begin().await?;
+    let result = match params.grant_type.as_deref() {
+        Some("authorization_code") => code_grant(&mut tx, &client, params, base_url, now).await,
+        Some("refresh_token") => refresh_grant(&mut tx, &client, params, base_url, now).await,
+        Some(_) => Err(OAuthError::UnsupportedGrantType.into()),
+        None => Err(OAuthError::InvalidRequest("grant_type is missing.".into()).into()),
+    };
+    match result {
+        Ok(response) => {
+            tx.commit().await?;
+            Ok(response)
+        }
+        Err(Failure::Refuse(err)) => {
+            tx.rollback().await?;
+            Err(err)
+        }
+        Err(Failure::RevokeGrant(grant, err)) => {
+            tx.rollback().await?;
+            let mut tx = store.begin().await?;
+            let revoked = oauth2::revoke_grant(&mut tx, grant, now).await?;
+            tx.commit().await?;
+            tracing::warn!(client = %client.settings.client_id, revoked, "{err}");
+            Err(err)
+        }
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| OAuthError::InvalidRequest(format!("{name} is missing.")))
+}
+
+async fn code_grant(
+    tx: &mut Tx,
+    client: &Client,
+    params: &TokenParams,
+    base_url: &str,
+    now: Timestamp,
+) -> Result<TokenResponse, Failure> {
+    let invalid = |m: &str| Failure::Refuse(OAuthError::InvalidGrant(m.to_owned()));
+    let presented = required(&params.code, "code")?;
+    let Some(code) = oauth2::find_code(tx, &hash_key(presented)).await? else {
+        return Err(invalid("The code is not valid."));
+    };
+    if code.provider_id != client.provider.id {
+        return Err(invalid("The code was issued to another client."));
+    }
+    let grant = GrantId(code.id.0);
+    if code.used_at.is_some() || !oauth2::use_code(tx, code.id, now).await? {
+        return Err(Failure::RevokeGrant(
+            grant,
+            OAuthError::InvalidGrant(
+                "The code was used before; the tokens issued from it are revoked.".into(),
+            ),
+        ));
+    }
+    if code.expires_at <= now {
+        return Err(invalid("The code has expired."));
+    }
+    if params.redirect_uri.as_deref() != Some(code.redirect_uri.as_str()) {
+        return Err(invalid(
+            "redirect_uri differs from the one the code was requested with.",
+        ));
+    }
+    match (&code.code_challenge, params.code_verifier.as_deref()) {
+        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+        (Some(_), Some(_)) => return Err(invalid("The code_verifier does not match.")),
+        (Some(_), None) => return Err(invalid("The code_verifier is missing.")),
+        (None, Some(_)) => {
+            return Err(invalid(
+                "A code_verifier was sent for a code requested without code_challenge.",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = active_user(tx, code.user_id).await?;
+    let response = issue(
+        tx,
+        Issue {
+            client,
+            who: &user,
+            user_id: code.user_id,
+            grant,
+            scopes: split_scopes(&code.scope),
+            nonce: code.nonce,
+            auth_time: Some(code.auth_time),
+            auth_methods: code.auth_methods,
+            session_id: code.session_id,
+        },
+        base_url,
+        now,
+    )
+    .await?;
+    Ok(response)
+}
+
+async fn active_user(tx: &mut Tx, user: UserId) -> Result<Who, Failure> {
+    let found = who(tx, Some(user)).await?;
+    match &found.user {
+        Some(u) if u.is_active => Ok(found),
+        _ => Err(Failure::Refuse(OAuthError::InvalidGrant(
+            "The user is no longer active.".into(),
+        ))),
+    }
+}
+
+async fn refresh_grant(
+    tx: &mut Tx,
+    client: &Client,
+    params: &TokenParams,
+    base_url: &str,
+    now: Timestamp,
+) -> Result<TokenResponse, Failure> {
+    let invalid = |m: &str| Failure::Refuse(OAuthError::InvalidGrant(m.to_owned()));
+    let presented = required(&params.refresh_token, "refresh_token")?;
+    let Some(old) = oauth2::find_token(tx, &hash_key(presented)).await? else {
+        return Err(invalid("The refresh token is not valid."));
+    };
+    if old.kind != TokenKind::Refresh || old.provider_id != client.provider.id {
+        return Err(invalid("The refresh token is not valid."));
+    }
+    if old.revoked_at.is_some() {
+        return Err(invalid("The refresh token was revoked."));
+    }
+    if old.used_at.is_some() || !oauth2::use_token(tx, old.id, now).await? {
+        // A rotated token came back: someone holds a copy. End the whole grant.
+        return Err(Failure::RevokeGrant(
+            old.grant_id,
+            OAuthError::InvalidGrant(
+                "The refresh token was used before; every token of its grant is revoked."
+                    .into(),
+            ),
+        ));
+    }
+    if old.expires_at <= now {
+        return Err(invalid("The refresh token has expired."));
+    }
+    let granted = split_scopes(&old.scope);
+    let scopes = match params.scope.as_deref() {
+        Some(asked) if !asked.is_empty() => {
+            let asked = split_scopes(asked);
+            if let Some(extra) = asked.iter().find(|s| !granted.contains(s)) {
+                return Err(Failure::Refuse(OAuthError::InvalidScope(format!(
+                    "The scope {extra:?} was not granted."
+                ))));
+            }
+            asked
+        }
+        _ => granted,
+    };
+    let Some(user_id) = old.user_id else {
+        return Err(invalid("The refresh token has no user."));
+    };
+    let user = active_user(tx, user_id).await?;
+    let response = issue(
+        tx,
+        Issue {
+            client,
+            who: &user,
+            user_id,
+            grant: old.grant_id,
+            scopes,
+            // An ID token from a refresh carries no nonce (OIDC Core §12.2).
+            nonce: None,
+            auth_time: old.auth_time,
+            auth_methods: old.auth_methods,
+            session_id: old.session_id,
+        },
+        base_url,
+        now,
+    )
+    .await?;
+    Ok(response)
+}
+
+/// What tokens are issued for.
+struct Issue<'a> {
+    client: &'a Client,
+    who: &'a Who,
+    user_id: UserId,
+    grant: GrantId,
+    scopes: Vec<String>,
+    nonce: Option<String>,
+    auth_time: Option<Timestamp>,
+    auth_methods: Json,
+    session_id: Option<SessionId>,
+}
+
+fn chrono_time(at: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(at.unix_timestamp(), 0).unwrap_or_default()
+}
+
+fn lifetime(delta: &gatehouse_config::objects::TimeDelta) -> time::Duration {
+    time::Duration::try_from(delta.duration()).unwrap_or(time::Duration::MINUTE)
+}
+
+/// Issues an access token, a refresh token with `offline_access`, and an ID token
+/// with `openid`.
+async fn issue(
+    tx: &mut Tx,
+    issue: Issue<'_>,
+    base_url: &str,
+    now: Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let client = issue.client;
+    let settings = &client.settings;
+    let Some(key) = signing_key_of(tx, settings).await? else {
+        return Err(OAuthError::ServerError(
+            "The provider has no usable signing key.".into(),
+        ));
+    };
+    let Some(user) = &issue.who.user else {
+        return Err(OAuthError::InvalidGrant("The user is gone.".into()));
+    };
+    let issuer = client.issuer(base_url);
+    let sub = claims::subject(
+        settings,
+        client.provider.id,
+        &user.uid,
+        &user.username,
+        &user.email,
+    );
+    let scope_claims = claims::scope_claims(
+        tx,
+        client.provider.id,
+        &issue.scopes,
+        issue.who,
+        client.application.as_ref(),
+    )
+    .await?;
+    let access_lifetime = lifetime(&settings.access_token_validity);
+    let expires_at = now + access_lifetime;
+    let jti = OAuth2TokenId::new();
+    let scope = issue.scopes.join(" ");
+    let mut access_claims = scope_claims.clone();
+    access_claims.extend([
+        ("iss".to_owned(), json!(issuer)),
+        ("sub".to_owned(), json!(sub)),
+        ("aud".to_owned(), json!(settings.client_id)),
+        ("azp".to_owned(), json!(settings.client_id)),
+        ("exp".to_owned(), json!(expires_at.unix_timestamp())),
+        ("iat".to_owned(), json!(now.unix_timestamp())),
+        ("jti".to_owned(), json!(jti.to_string())),
+        ("scope".to_owned(), json!(scope)),
+    ]);
+    if let Some(at) = issue.auth_time {
+        access_claims.insert("auth_time".into(), json!(at.unix_timestamp()));
+    }
+    if let Some(sid) = issue.session_id {
+        access_claims.insert("sid".into(), json!(sid.to_string()));
+    }
+    let access_token = super::jwt::sign_access_token(&key, &access_claims)?;
+    let record = |kind, id, hash, expires_at| NewToken {
+        id,
+        kind,
+        token_hash: hash,
+        provider_id: client.provider.id,
+        user_id: Some(issue.user_id),
+        session_id: issue.session_id,
+        grant_id: issue.grant,
+        scope: scope.clone(),
+        nonce: issue.nonce.clone(),
+        auth_time: issue.auth_time,
+        auth_methods: issue.auth_methods.clone(),
+        expires_at,
+    };
+    oauth2::create_token(
+        tx,
+        record(TokenKind::Access, jti, hash_key(&access_token), expires_at),
+        now,
+    )
+    .await?;
+    let refresh_token = if issue.scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+        let secret =
+            random_key().map_err(|e| OAuthError::ServerError(format!("no randomness: {e}")))?;
+        let until = now + lifetime(&settings.refresh_token_validity);
+        oauth2::create_token(
+            tx,
+            record(TokenKind::Refresh, OAuth2TokenId::new(), hash_key(&secret), until),
+            now,
+        )
+        .await?;
+        Some(secret)
+    } else {
+        None
+    };
+    let id_token = if issue.scopes.iter().any(|s| s == OPENID) {
+        let mut extra = if settings.include_claims_in_id_token {
+            scope_claims
+        } else {
+            Map::new()
+        };
+        if let Some(sid) = issue.session_id {
+            extra.insert("sid".into(), json!(sid.to_string()));
+        }
+        let issuer_url = IssuerUrl::new(issuer.clone())
+            .map_err(|e| OAuthError::ServerError(format!("bad issuer URL: {e}")))?;
+        let amr: Vec<AuthenticationMethodReference> = issue
+            .auth_methods
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Json::as_str)
+            .map(|m| AuthenticationMethodReference::new(m.to_owned()))
+            .collect();
+        let claims = IdTokenClaims::new(
+            issuer_url,
+            vec![Audience::new(settings.client_id.clone())],
+            chrono_time(expires_at),
+            chrono_time(now),
+            StandardClaims::new(SubjectIdentifier::new(sub.clone())),
+            Extra { claims: extra },
+        )
+        .set_nonce(issue.nonce.clone().map(Nonce::new))
+        .set_auth_time(issue.auth_time.map(chrono_time))
+        .set_auth_method_refs((!amr.is_empty()).then_some(amr))
+        .set_authorized_party(Some(ClientId::new(settings.client_id.clone())));
+        let token = SignedIdToken::new(
+            claims,
+            key.private(),
+            key.algorithm(),
+            Some(&AccessToken::new(access_token.clone())),
+            None,
+        )
+        .map_err(|e| OAuthError::ServerError(format!("cannot sign the ID token: {e}")))?;
+        Some(token.to_string())
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: access_lifetime.whole_seconds(),
+        refresh_token,
+        id_token,
+        scope,
+    })
+}
+
+/// The access token `presented`, if it is in force.
+async fn active_access_token(
+    db: &mut impl Db,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Option<Token>, OAuthError> {
+    Ok(oauth2::find_token(db, &hash_key(presented))
+        .await?
+        .filter(|t| t.kind == TokenKind::Access && t.is_active(now)))
+}
+
+/// The claims userinfo returns for the access token `presented`: `sub` and the
+/// claims of its scopes.
+pub async fn userinfo(
+    store: &Store,
+    presented: &str,
+    now: Timestamp,
+) -> Result<Map<String, Json>, OAuthError> {
+    let mut tx = store.begin().await?;
+    let token = active_access_token(&mut tx, presented, now)
+        .await?
+        .ok_or(OAuthError::InvalidToken)?;
+    let found = who(&mut tx, token.user_id).await?;
+    let Some(user) = found.user.as_ref().filter(|u| u.is_active) else {
+        return Err(OAuthError::InvalidToken);
+    };
+    let Some(provider) = providers::get(&mut tx, token.provider_id).await? else {
+        return Err(OAuthError::InvalidToken);
+    };
+    let Some(client) = client_of(&mut tx, provider).await? else {
+        return Err(OAuthError::InvalidToken);
+    };
+    let scopes = split_scopes(&token.scope);
+    let mut claims = claims::scope_claims(
+        &mut tx,
+        client.provider.id,
+        &scopes,
+        &found,
+        client.application.as_ref(),
+    )
+    .await?;
+    claims.insert(
+        "sub".into(),
+        json!(claims::subject(
+            &client.settings,
+            client.provider.id,
+            &user.uid,
+            &user.username,
+            &user.email
+        )),
+    );
+    tx.commit().await?;
+    Ok(claims)
+}
+
+/// RFC 7662: what the client `auth` may learn about `presented`. A token that is
+/// unknown, not in force or another client's is just `{"active": false}`.
+pub async fn introspect(
+    store: &Store,
+    auth: &ClientAuth,
+    presented: &str,
+    base_url: &str,
+    now: Timestamp,
+) -> Result<Json, OAuthError> {
+    let mut db = store.acquire().await?;
+    let client = authenticate(&mut db, auth).await?;
+    let inactive = json!({"active": false});
+    let Some(token) = oauth2::find_token(&mut db, &hash_key(presented)).await? else {
+        return Ok(inactive);
+    };
+    if token.provider_id != client.provider.id || !token.is_active(now) {
+        return Ok(inactive);
+    }
+    let user = match token.user_id {
+        Some(id) => users::get(&mut db, id).await?,
+        None => None,
+    };
+    let Some(user) = user.filter(|u| u.is_active) else {
+        return Ok(inactive);
+    };
+    let sub = claims::subject(
+        &client.settings,
+        client.provider.id,
+        &user.id.to_string(),
+        &user.username,
+        &user.email,
+    );
+    Ok(json!({
+        "active": true,
+        "scope": token.scope,
+        "client_id": client.settings.client_id,
+        "username": user.username,
+        "token_type": if token.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
+        "exp": token.expires_at.unix_timestamp(),
+        "iat": token.created_at.unix_timestamp(),
+        "sub": sub,
+        "aud": client.settings.client_id,
+        "iss": client.issuer(base_url),
+        "jti": token.id.to_string(),
+    }))
+}
+
+/// RFC 7009: revokes `presented` if it is the client's; a refresh token takes the
+/// access tokens of its grant with it. Unknown tokens are not an error.
+pub async fn revoke(
+    store: &Store,
+    auth: &ClientAuth,
+    presented: &str,
+    now: Timestamp,
+) -> Result<(), OAuthError> {
+    let client = {
+        let mut db = store.acquire().await?;
+        authenticate(&mut db, auth).await?
+    };
+    let mut tx = store.begin().await?;
+    if let Some(token) = oauth2::find_token(&mut tx, &hash_key(presented)).await?
+        && token.provider_id == client.provider.id
+    {
+        match token.kind {
+            TokenKind::Refresh => {
+                oauth2::revoke_grant(&mut tx, token.grant_id, now).await?;
+            }
+            TokenKind::Access => {
+                oauth2::revoke_token(&mut tx, token.id, now).await?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,678 @@
+use std::sync::OnceLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{CoreIdToken, CoreIdTokenVerifier};
+use openidconnect::{ClientId, IssuerUrl, Nonce};
+use serde_json::{Value as Json, json};
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::blueprints::apply::{apply_shipped_cheaply, apply_text_cheaply as apply_text};
+use crate::flows::{Challenge, RequestInfo, Throttle, executor};
+use crate::ids::UserId;
+use crate::secrets::{PasswordCost, hash_key};
+use crate::storage::sessions::{self, NewSession};
+use crate::storage::testing::{storage_test, t0};
+use crate::storage::{Store, users};
+
+const BASE: &str = "https://id.test";
+const VERIFIER: &str = "a-verifier-of-the-right-length-0123456789-abcdefghij";
+
+/// Relying parties: a confidential one with refresh tokens, a public one, one that
+/// asks for consent once, and the seed's Gitea (from its example blueprint).
+const CLIENTS: &str = r#"version: 1
+entries:
+  - model: gatehouse_providers_oauth2.oauth2provider
+    id: rp
+    identifiers: {name: RP}
+    attrs:
+      client_id: rp
+      client_secret: rp-secret-rp-secret-rp-secret
+      redirect_uris: [{url: "https://rp.test/cb"}, {url: "https://rp\\.test/re/[a-z]+", matching_mode: regex}]
+      authorization_flow: !Find [gatehouse_flows.flow, [slug, default-provider-authorization-implicit-consent]]
+      property_mappings:
+        - !Find [gatehouse_providers_oauth2.scopemapping, [managed, gatehouse.dev/providers/oauth2/scope-openid]]
+        - !Find [gatehouse_providers_oauth2.scopemapping, [managed, gatehouse.dev/providers/oauth2/scope-email]]
+        - !Find [gatehouse_providers_oauth2.scopemapping, [managed, gatehouse.dev/providers/oauth2/scope-offline_access]]
+  - model: gatehouse_core.application
+    identifiers: {slug: rp}
+    attrs: {name: RP, provider: !KeyOf rp}
+  - model: gatehouse_providers_oauth2.oauth2provider
+    id: spa
+    identifiers: {name: SPA}
+    attrs:
+      client_id: spa
+      client_type: public
+      redirect_uris: [{url: "https://spa.test/cb"}]
+  - model: gatehouse_core.application
+    identifiers: {slug: spa}
+    attrs: {name: SPA, provider: !KeyOf spa}
+  - model: gatehouse_stages_consent.consentstage
+    id: once
+    identifiers: {name: consent-once}
+    attrs: {mode: permanent}
+  - model: gatehouse_flows.flow
+    id: ask
+    identifiers: {slug: ask-once}
+    attrs: {name: Ask once, designation: authorization, authentication: require_authenticated}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf ask, stage: !KeyOf once, order: 0}
+  - model: gatehouse_providers_oauth2.oauth2provider
+    id: asking
+    identifiers: {name: Asking}
+    attrs:
+      client_id: asking
+      client_secret: asking-secret-asking-secret
+      redirect_uris: [{url: "https://asking.test/cb"}]
+      authorization_flow: !KeyOf ask
+      property_mappings:
+        - !Find [gatehouse_providers_oauth2.scopemapping, [managed, gatehouse.dev/providers/oauth2/scope-email]]
+  - model: gatehouse_core.application
+    identifiers: {slug: asking}
+    attrs: {name: Asking App, provider: !KeyOf asking}
+  - model: gatehouse_core.user
+    identifiers: {username: ada}
+    attrs:
+      email: ada@example.org
+      name: Ada
+      groups: [!Find [gatehouse_core.group, [name, Admins]], !Find [gatehouse_core.group, [name, Users]]]
+"#;
+
+/// One RSA pair for every test: making one takes seconds in a debug build.
+fn test_pair() -> (String, String) {
+    static PAIR: OnceLock<(String, String)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let pair = crate::oidc::keys::generate_rsa_pair("test", t0().as_datetime()).unwrap();
+        (pair.certificate_pem, pair.key_pem)
+    })
+    .clone()
+}
+
+/// The clients above, the seed's groups and Gitea, the shipped defaults and the
+/// self-signed pair; returns ada's id and the key of a session of hers.
+async fn setup(store: &Store) -> (UserId, String) {
+    let (certificate_pem, key_pem) = test_pair();
+    crate::oidc::ensure_self_signed(store, t0(), async {
+        Ok(crate::oidc::keys::GeneratedPair {
+            certificate_pem,
+            key_pem,
+        })
+    })
+    .await
+    .unwrap();
+    apply_shipped_cheaply(store).await;
+    apply_text(
+        store,
+        "groups.yaml",
+        include_str!("../../../config/blueprints/examples/groups.yaml"),
+    )
+    .await;
+    apply_text(
+        store,
+        "gitea.yaml",
+        include_str!("../../../config/blueprints/examples/gitea.yaml"),
+    )
+    .await;
+    apply_text(store, "clients.yaml", CLIENTS).await;
+    let mut db = store.acquire().await.unwrap();
+    let ada = users::find_by_username(&mut db, "ada")
+        .await
+        .unwrap()
+        .unwrap();
+    let key = crate::secrets::random_key().unwrap();
+    sessions::create(
+        &mut db,
+        NewSession {
+            key_hash: hash_key(&key),
+            user_id: ada.id,
+            auth_methods: json!(["pwd"]),
+            client_ip: "192.0.2.1".into(),
+            user_agent: "test".into(),
+            expires_at: t0() + time::Duration::hours(8),
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    (ada.id, key)
+}
+
+fn request(user: UserId, session_key: &str, now: crate::Timestamp) -> RequestInfo {
+    RequestInfo {
+        session_user: Some(user),
+        session_key: Some(session_key.to_owned()),
+        client_ip: "192.0.2.1".into(),
+        host: "id.test".into(),
+        method: "GET".into(),
+        path: "/application/o/authorize/".into(),
+        user_agent: "test".into(),
+        headers: Default::default(),
+        next: None,
+        now,
+        password_cost: PasswordCost {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        },
+        throttle: Throttle::default(),
+    }
+}
+
+fn challenge_of(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn params(client: &str, redirect: &str, scope: &str) -> AuthorizeParams {
+    AuthorizeParams {
+        client_id: Some(client.into()),
+        redirect_uri: Some(redirect.into()),
+        response_type: Some("code".into()),
+        scope: Some(scope.into()),
+        state: Some("st-1".into()),
+        nonce: Some("n-1".into()),
+        code_challenge: Some(challenge_of(VERIFIER)),
+        code_challenge_method: Some("S256".into()),
+        ..AuthorizeParams::default()
+    }
+}
+
+/// The query parameters of `url`.
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    openidconnect::url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Runs an authorization request to its end (the implicit-consent flow shows
+/// nothing) and returns the redirect's query.
+async fn authorize_code(
+    store: &Store,
+    user: UserId,
+    session: &str,
+    params: &AuthorizeParams,
+) -> std::collections::HashMap<String, String> {
+    let validated = {
+        let mut db = store.acquire().await.unwrap();
+        validate(&mut db, params, BASE)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"))
+    };
+    let flow = {
+        let mut db = store.acquire().await.unwrap();
+        let id = validated.client.provider.authorization_flow_id.unwrap();
+        crate::storage::flows::get(&mut db, id)
+            .await
+            .unwrap()
+            .unwrap()
+            .slug
+    };
+    let outcome = executor::authorize(store, &flow, validated.pending, &request(user, session, t0()))
+        .await
+        .unwrap();
+    let Challenge::Redirect { to } = outcome.challenge else {
+        panic!("no redirect: {:?}", outcome.challenge);
+    };
+    query_of(&to)
+}
+
+fn auth(client: &str, secret: &str) -> ClientAuth {
+    ClientAuth {
+        client_id: Some(client.into()),
+        client_secret: Some(secret.into()),
+    }
+}
+
+fn code_params(code: &str, redirect: &str, verifier: Option<&str>) -> TokenParams {
+    TokenParams {
+        grant_type: Some("authorization_code".into()),
+        code: Some(code.into()),
+        redirect_uri: Some(redirect.into()),
+        code_verifier: verifier.map(str::to_owned),
+        ..TokenParams::default()
+    }
+}
+
+fn refresh_params(refresh: &str) -> TokenParams {
+    TokenParams {
+        grant_type: Some("refresh_token".into()),
+        refresh_token: Some(refresh.into()),
+        ..TokenParams::default()
+    }
+}
+
+const GITEA_SECRET: &str = "change-me-to-a-long-random-string";
+const GITEA_CALLBACK: &str = "https://git.example.org/user/oauth2/gatehouse/callback";
+const RP_SECRET: &str = "rp-secret-rp-secret-rp-secret";
+
+/// The JSON payload of a JWT (its signature is checked elsewhere).
+fn payload(jwt: &str) -> Json {
+    let part = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+storage_test!(
+    the_seed_gitea_role_reaches_the_id_token_and_userinfo,
+    |store| {
+        let (ada, session) = setup(&store).await;
+        let answer = authorize_code(
+            &store,
+            ada,
+            &session,
+            &params("gitea", GITEA_CALLBACK, "openid email profile gitea"),
+        )
+        .await;
+        assert_eq!(answer["state"], "st-1");
+        assert_eq!(answer["iss"], "https://id.test/application/o/gitea/");
+        let tokens = token(
+            &store,
+            &auth("gitea", GITEA_SECRET),
+            &code_params(&answer["code"], GITEA_CALLBACK, Some(VERIFIER)),
+            BASE,
+            t0(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(tokens.scope, "openid email profile gitea");
+        assert!(tokens.refresh_token.is_none(), "no offline_access asked");
+
+        // The ID token verifies against the published key set.
+        let mut db = store.acquire().await.unwrap();
+        let client = find_client(&mut db, "gitea").await.unwrap().unwrap();
+        let key = signing_key_of(&mut db, &client.settings)
+            .await
+            .unwrap()
+            .unwrap();
+        drop(db);
+        let id_token: CoreIdToken = tokens.id_token.as_deref().unwrap().parse().unwrap();
+        let verifier = CoreIdTokenVerifier::new_public_client(
+            ClientId::new("gitea".into()),
+            IssuerUrl::new("https://id.test/application/o/gitea/".into()).unwrap(),
+            crate::oidc::keys::jwks(&[&key]),
+        )
+        .set_time_fn(|| chrono::DateTime::from_timestamp(t0().unix_timestamp(), 0).unwrap());
+        let claims = id_token
+            .claims(&verifier, &Nonce::new("n-1".into()))
+            .unwrap();
+        assert_eq!(claims.email().unwrap().as_str(), "ada@example.org");
+        let id = payload(tokens.id_token.as_deref().unwrap());
+        assert_eq!(id["gitea"], "admin");
+        assert_eq!(id["preferred_username"], "ada");
+        assert_eq!(id["amr"], json!(["pwd"]));
+        assert!(id["at_hash"].is_string());
+
+        let info = userinfo(&store, &tokens.access_token, t0()).await.unwrap();
+        assert_eq!(info["gitea"], "admin");
+        assert_eq!(info["email"], "ada@example.org");
+        assert_eq!(info["sub"], id["sub"]);
+        assert_eq!(payload(&tokens.access_token)["gitea"], "admin");
+    }
+);
+
+storage_test!(
+    an_unknown_client_or_redirect_uri_is_shown_never_redirected,
+    |store| {
+        setup(&store).await;
+        let mut db = store.acquire().await.unwrap();
+        for (client, redirect) in [
+            ("rp", "https://evil.test/cb"),
+            ("rp", "https://rp.test/cb/extra"),
+            ("rp", "https://rp.test/re/abc/../x"),
+            ("nobody", "https://rp.test/cb"),
+            ("", "https://rp.test/cb"),
+            ("rp", ""),
+        ] {
+            let refused = validate(&mut db, &params(client, redirect, "openid"), BASE).await;
+            assert!(
+                matches!(refused, Err(AuthorizeRefusal::Page(_))),
+                "{client} {redirect}: {refused:?}"
+            );
+        }
+        // A registered pattern matches as a whole.
+        assert!(
+            validate(&mut db, &params("rp", "https://rp.test/re/abc", "openid"), BASE)
+                .await
+                .is_ok()
+        );
+        // Once the redirect URI is trusted, errors go back to it with state and iss.
+        let mut bad = params("rp", "https://rp.test/cb", "openid");
+        bad.response_type = Some("token".into());
+        let Err(AuthorizeRefusal::Redirect(to)) = validate(&mut db, &bad, BASE).await else {
+            panic!("not redirected");
+        };
+        let query = query_of(&to);
+        assert_eq!(query["error"], "unsupported_response_type");
+        assert_eq!(query["state"], "st-1");
+        assert_eq!(query["iss"], "https://id.test/application/o/rp/");
+        // A public client must use PKCE, with S256.
+        let mut no_pkce = params("spa", "https://spa.test/cb", "openid");
+        no_pkce.code_challenge = None;
+        let Err(AuthorizeRefusal::Redirect(to)) = validate(&mut db, &no_pkce, BASE).await else {
+            panic!("not redirected");
+        };
+        assert_eq!(query_of(&to)["error"], "invalid_request");
+        let mut plain = params("spa", "https://spa.test/cb", "openid");
+        plain.code_challenge_method = Some("plain".into());
+        assert!(matches!(
+            validate(&mut db, &plain, BASE).await,
+            Err(AuthorizeRefusal::Redirect(_))
+        ));
+    }
+);
+
+storage_test!(a_replayed_code_is_refused_and_revokes_its_tokens, |store| {
+    let (ada, session) = setup(&store).await;
+    let answer = authorize_code(
+        &store,
+        ada,
+        &session,
+        &params("rp", "https://rp.test/cb", "openid email offline_access"),
+    )
+    .await;
+    let exchange = code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER));
+    let tokens = token(&store, &auth("rp", RP_SECRET), &exchange, BASE, t0())
+        .await
+        .unwrap();
+    let refresh = tokens.refresh_token.clone().unwrap();
+    assert!(userinfo(&store, &tokens.access_token, t0()).await.is_ok());
+    let again = token(&store, &auth("rp", RP_SECRET), &exchange, BASE, t0()).await;
+    assert!(
+        matches!(again, Err(OAuthError::InvalidGrant(_))),
+        "{again:?}"
+    );
+    assert_eq!(
+        userinfo(&store, &tokens.access_token, t0()).await,
+        Err(OAuthError::InvalidToken)
+    );
+    let introspected = introspect(&store, &auth("rp", RP_SECRET), &refresh, BASE, t0())
+        .await
+        .unwrap();
+    assert_eq!(introspected, json!({"active": false}));
+    assert!(matches!(
+        token(&store, &auth("rp", RP_SECRET), &refresh_params(&refresh), BASE, t0()).await,
+        Err(OAuthError::InvalidGrant(_))
+    ));
+});
+
+storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
+    let (ada, session) = setup(&store).await;
+    let answer = authorize_code(
+        &store,
+        ada,
+        &session,
+        &params("rp", "https://rp.test/cb", "openid"),
+    )
+    .await;
+    let code = &answer["code"];
+    let wrong = "another-verifier-of-the-right-length-0123456789-abcdef";
+    for verifier in [None, Some(wrong), Some("short")] {
+        let refused = token(
+            &store,
+            &auth("rp", RP_SECRET),
+            &code_params(code, "https://rp.test/cb", verifier),
+            BASE,
+            t0(),
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(OAuthError::InvalidGrant(_))),
+            "{verifier:?}: {refused:?}"
+        );
+    }
+    // A redirect_uri other than the request's is refused too.
+    assert!(matches!(
+        token(
+            &store,
+            &auth("rp", RP_SECRET),
+            &code_params(code, "https://rp.test/re/other", Some(VERIFIER)),
+            BASE,
+            t0()
+        )
+        .await,
+        Err(OAuthError::InvalidGrant(_))
+    ));
+    // A code requested without a challenge takes no verifier.
+    let mut bare = params("rp", "https://rp.test/cb", "openid");
+    bare.code_challenge = None;
+    bare.code_challenge_method = None;
+    let answer = authorize_code(&store, ada, &session, &bare).await;
+    assert!(matches!(
+        token(
+            &store,
+            &auth("rp", RP_SECRET),
+            &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
+            BASE,
+            t0()
+        )
+        .await,
+        Err(OAuthError::InvalidGrant(_))
+    ));
+    assert!(
+        token(
+            &store,
+            &auth("rp", RP_SECRET),
+            &code_params(&answer["code"], "https://rp.test/cb", None),
+            BASE,
+            t0()
+        )
+        .await
+        .is_ok()
+    );
+});
+
+storage_test!(an_expired_code_is_refused, |store| {
+    let (ada, session) = setup(&store).await;
+    let answer = authorize_code(
+        &store,
+        ada,
+        &session,
+        &params("rp", "https://rp.test/cb", "openid"),
+    )
+    .await;
+    // The provider keeps codes for a minute (the default `access_code_validity`).
+    let later = t0() + time::Duration::seconds(61);
+    let refused = token(
+        &store,
+        &auth("rp", RP_SECRET),
+        &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
+        BASE,
+        later,
+    )
+    .await;
+    assert_eq!(
+        refused.unwrap_err(),
+        OAuthError::InvalidGrant("The code has expired.".into())
+    );
+});
+
+storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
+    let (ada, session) = setup(&store).await;
+    let answer = authorize_code(
+        &store,
+        ada,
+        &session,
+        &params("rp", "https://rp.test/cb", "openid"),
+    )
+    .await;
+    let exchange = code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER));
+    for bad in [
+        auth("rp", "rp-secret-rp-secret-rp-secreT"),
+        auth("rp", ""),
+        ClientAuth {
+            client_id: Some("rp".into()),
+            client_secret: None,
+        },
+        auth("gitea", GITEA_SECRET),
+        auth("nobody", RP_SECRET),
+    ] {
+        let refused = token(&store, &bad, &exchange, BASE, t0()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(OAuthError::InvalidClient | OAuthError::InvalidGrant(_))
+            ),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    // The right secret still works: the refusals consumed nothing.
+    let tokens = token(&store, &auth("rp", RP_SECRET), &exchange, BASE, t0())
+        .await
+        .unwrap();
+    let bad = auth("rp", "wrong");
+    assert_eq!(
+        introspect(&store, &bad, &tokens.access_token, BASE, t0()).await,
+        Err(OAuthError::InvalidClient)
+    );
+    assert_eq!(
+        revoke(&store, &bad, &tokens.access_token, t0()).await,
+        Err(OAuthError::InvalidClient)
+    );
+    // Another client learns nothing about the token and cannot revoke it.
+    let other = auth("gitea", GITEA_SECRET);
+    assert_eq!(
+        introspect(&store, &other, &tokens.access_token, BASE, t0())
+            .await
+            .unwrap(),
+        json!({"active": false})
+    );
+    revoke(&store, &other, &tokens.access_token, t0())
+        .await
+        .unwrap();
+    let mine = introspect(&store, &auth("rp", RP_SECRET), &tokens.access_token, BASE, t0())
+        .await
+        .unwrap();
+    assert_eq!(mine["active"], true);
+    assert_eq!(mine["username"], "ada");
+    assert_eq!(mine["client_id"], "rp");
+    // Its own client can.
+    revoke(&store, &auth("rp", RP_SECRET), &tokens.access_token, t0())
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect(&store, &auth("rp", RP_SECRET), &tokens.access_token, BASE, t0())
+            .await
+            .unwrap(),
+        json!({"active": false})
+    );
+});
+
+storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
+    let (ada, session) = setup(&store).await;
+    let answer = authorize_code(
+        &store,
+        ada,
+        &session,
+        &params("rp", "https://rp.test/cb", "openid email offline_access"),
+    )
+    .await;
+    let rp = auth("rp", RP_SECRET);
+    let first = token(
+        &store,
+        &rp,
+        &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
+        BASE,
+        t0(),
+    )
+    .await
+    .unwrap();
+    let later = t0() + time::Duration::seconds(30);
+    let second = token(
+        &store,
+        &rp,
+        &refresh_params(first.refresh_token.as_deref().unwrap()),
+        BASE,
+        later,
+    )
+    .await
+    .unwrap();
+    assert_ne!(second.refresh_token, first.refresh_token, "rotated");
+    assert!(second.id_token.is_some());
+    assert!(payload(second.id_token.as_deref().unwrap()).get("nonce").is_none());
+    assert!(userinfo(&store, &second.access_token, later).await.is_ok());
+    // Narrowing the scope is allowed, widening it is not.
+    let mut wider = refresh_params(second.refresh_token.as_deref().unwrap());
+    wider.scope = Some("openid profile".into());
+    assert!(matches!(
+        token(&store, &rp, &wider, BASE, later).await,
+        Err(OAuthError::InvalidScope(_))
+    ));
+
+    // The first refresh token comes back: somebody kept a copy.
+    let reused = token(
+        &store,
+        &rp,
+        &refresh_params(first.refresh_token.as_deref().unwrap()),
+        BASE,
+        later,
+    )
+    .await;
+    assert!(matches!(reused, Err(OAuthError::InvalidGrant(_))), "{reused:?}");
+    // Every token of the grant is revoked: the current refresh token and both access
+    // tokens.
+    assert!(matches!(
+        token(
+            &store,
+            &rp,
+            &refresh_params(second.refresh_token.as_deref().unwrap()),
+            BASE,
+            later
+        )
+        .await,
+        Err(OAuthError::InvalidGrant(_))
+    ));
+    for access in [&first.access_token, &second.access_token] {
+        assert_eq!(
+            userinfo(&store, access, later).await,
+            Err(OAuthError::InvalidToken)
+        );
+    }
+});
+
+storage_test!(a_permanent_consent_is_asked_once, |store| {
+    let (ada, session) = setup(&store).await;
+    let mut ask = params("asking", "https://asking.test/cb", "openid email");
+    ask.code_challenge = None;
+    ask.code_challenge_method = None;
+    let validated = {
+        let mut db = store.acquire().await.unwrap();
+        validate(&mut db, &ask, BASE).await.unwrap()
+    };
+    let req = request(ada, &session, t0());
+    let outcome = executor::authorize(&store, "ask-once", validated.pending.clone(), &req)
+        .await
+        .unwrap();
+    let Challenge::Consent {
+        header_text,
+        permissions,
+        ..
+    } = &outcome.challenge
+    else {
+        panic!("{:?}", outcome.challenge);
+    };
+    assert!(header_text.contains("Asking App"), "{header_text}");
+    assert_eq!(permissions.len(), 1);
+    assert_eq!(permissions[0].name, "Your email address");
+    // Agreeing (on the flow's page) ends the flow with the code.
+    let key = outcome.effects.set_flow_key.clone().unwrap();
+    let yes = serde_json::Map::from_iter([("consent".to_owned(), json!("yes"))]);
+    let agreed = executor::run(&store, "ask-once", Some(&key), Some(&yes), &req)
+        .await
+        .unwrap();
+    let Challenge::Redirect { to } = agreed.challenge else {
+        panic!("{:?}", agreed.challenge);
+    };
+    assert!(query_of(&to).contains_key("code"), "{to}");
+    // The next time, nothing is asked; prompt=consent asks again.
+    let again = executor::authorize(&store, "ask-once", validated.pending.clone(), &req)
+        .await
+        .unwrap();
+    assert!(matches!(again.challenge, Challenge::Redirect { .. }));
+    let mut forced = validated.pending.clone();
+    forced.force_consent = true;
+    let asked = executor::authorize(&store, "ask-once", forced, &req)
+        .await
+        .unwrap();
+    assert!(matches!(asked.challenge, Challenge::Consent { .. }));
+});
