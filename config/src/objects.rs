@@ -22,9 +22,9 @@ pub use providers::{
     RedirectUriMatching, ScopeMapping, SubMode,
 };
 pub use stages::{
-    ConsentMode, ConsentStage, DenyStage, IdentificationStage, PasswordStage, PromptField, PromptStage, PromptType,
-    RedirectMode, RedirectStage, UserCreationMode, UserField, UserLoginStage, UserLogoutStage,
-    UserWriteStage,
+    ConsentMode, ConsentStage, DenyStage, IdentificationStage, PasswordStage, PromptField,
+    PromptStage, PromptType, RedirectMode, RedirectStage, UserCreationMode, UserField,
+    UserLoginStage, UserLogoutStage, UserWriteStage,
 };
 
 /// One kind of a family (a stage kind, a policy kind…): its stored word, its

@@ -28,9 +28,7 @@ mod jwt;
 pub use authorize::{
     AuthorizeParams, AuthorizeRefusal, PendingAuthorization, Prompt, Validated, fulfil, validate,
 };
-pub use grants::{
-    ClientAuth, TokenParams, TokenResponse, introspect, revoke, token, userinfo,
-};
+pub use grants::{ClientAuth, TokenParams, TokenResponse, introspect, revoke, token, userinfo};
 
 /// A relying party: an OAuth2 provider with the application it backs.
 #[derive(Debug, Clone)]
@@ -44,7 +42,10 @@ pub struct Client {
 }
 
 /// The client whose id is `client_id`.
-pub async fn find_client(db: &mut impl Db, client_id: &str) -> Result<Option<Client>, StorageError> {
+pub async fn find_client(
+    db: &mut impl Db,
+    client_id: &str,
+) -> Result<Option<Client>, StorageError> {
     let Some(provider) = providers::find_by_client_id(db, client_id).await? else {
         return Ok(None);
     };

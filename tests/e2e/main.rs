@@ -16,5 +16,6 @@ mod browser;
 mod dependency_rules;
 mod flows;
 mod harness;
+mod oidc;
 mod server;
 mod sessions;

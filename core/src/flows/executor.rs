@@ -40,7 +40,14 @@ pub async fn authorize(
     pending: crate::oauth2::PendingAuthorization,
     request: &RequestInfo,
 ) -> Result<Outcome, FlowError> {
-    run_with(store, slug, Start::Authorize(Box::new(pending)), None, request).await
+    run_with(
+        store,
+        slug,
+        Start::Authorize(Box::new(pending)),
+        None,
+        request,
+    )
+    .await
 }
 
 /// How a run finds its flow session.

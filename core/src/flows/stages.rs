@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use gatehouse_config::objects::{
-    self, ConsentMode, ConsentStage, DenyStage, IdentificationStage, PasswordStage, PromptStage, PromptType, RedirectMode,
-    RedirectStage, UserCreationMode, UserField, UserLoginStage, UserWriteStage,
+    self, ConsentMode, ConsentStage, DenyStage, IdentificationStage, PasswordStage, PromptStage,
+    PromptType, RedirectMode, RedirectStage, UserCreationMode, UserField, UserLoginStage,
+    UserWriteStage,
 };
 use serde_json::{Map, Value as Json};
 
@@ -703,8 +704,15 @@ async fn consent(settings: ConsentStage, ctx: Context<'_>) -> Result<StageResult
             let expires_at = (settings.mode == ConsentMode::Expiring)
                 .then(|| now + duration(&settings.consent_expire_in));
             let scope = pending.scopes.join(" ");
-            oauth2::save_consent(ctx.tx, user, pending.application_id, &scope, now, expires_at)
-                .await?;
+            oauth2::save_consent(
+                ctx.tx,
+                user,
+                pending.application_id,
+                &scope,
+                now,
+                expires_at,
+            )
+            .await?;
         }
         return Ok(StageResult::Done);
     }

@@ -83,7 +83,12 @@ pub struct PendingAuthorization {
 
 impl PendingAuthorization {
     fn answer(&self, pairs: &[(&str, &str)]) -> String {
-        answer_url(&self.redirect_uri, pairs, self.state.as_deref(), &self.issuer)
+        answer_url(
+            &self.redirect_uri,
+            pairs,
+            self.state.as_deref(),
+            &self.issuer,
+        )
     }
 
     /// Where to send the browser to tell the client of `error`.
@@ -92,7 +97,12 @@ impl PendingAuthorization {
     }
 }
 
-fn answer_url(redirect_uri: &str, pairs: &[(&str, &str)], state: Option<&str>, iss: &str) -> String {
+fn answer_url(
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    state: Option<&str>,
+    iss: &str,
+) -> String {
     // Checked against the registered URIs already; one that does not parse cannot
     // have been registered as an absolute URL, so it is used as it is.
     let Ok(mut url) = Url::parse(redirect_uri) else {
@@ -189,13 +199,19 @@ pub async fn validate(
         .as_deref()
         .is_some_and(|m| m != "query")
     {
-        return Err(refuse("invalid_request", "Only response_mode=query is supported."));
+        return Err(refuse(
+            "invalid_request",
+            "Only response_mode=query is supported.",
+        ));
     }
     let code_challenge = params.code_challenge.clone().filter(|c| !c.is_empty());
     match (&code_challenge, params.code_challenge_method.as_deref()) {
         (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => {}
         (Some(_), Some("S256")) => {
-            return Err(refuse("invalid_request", "The code_challenge is malformed."));
+            return Err(refuse(
+                "invalid_request",
+                "The code_challenge is malformed.",
+            ));
         }
         (Some(_), _) => {
             return Err(refuse(
@@ -231,7 +247,12 @@ pub async fn validate(
         None => None,
         Some(text) => match text.parse::<i64>() {
             Ok(seconds) if seconds >= 0 => Some(seconds),
-            _ => return Err(refuse("invalid_request", "max_age must be a number of seconds.")),
+            _ => {
+                return Err(refuse(
+                    "invalid_request",
+                    "max_age must be a number of seconds.",
+                ));
+            }
         },
     };
     let requested = split_scopes(params.scope.as_deref().unwrap_or_default());

@@ -136,8 +136,21 @@ pub async fn scope_claims(
     }
     // These are the token's own; a mapping cannot override them.
     for reserved in [
-        "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "nonce", "auth_time", "azp", "at_hash",
-        "sid", "scope", "amr", "acr",
+        "iss",
+        "sub",
+        "aud",
+        "exp",
+        "iat",
+        "nbf",
+        "jti",
+        "nonce",
+        "auth_time",
+        "azp",
+        "at_hash",
+        "sid",
+        "scope",
+        "amr",
+        "acr",
     ] {
         claims.remove(reserved);
     }

@@ -6,8 +6,8 @@ use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
 use openidconnect::{
-    AccessToken, AdditionalClaims, Audience, AuthenticationMethodReference, ClientId,
-    IdToken, IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
+    AccessToken, AdditionalClaims, Audience, AuthenticationMethodReference, ClientId, IdToken,
+    IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
@@ -254,8 +254,7 @@ async fn refresh_grant(
         return Err(Failure::RevokeGrant(
             old.grant_id,
             OAuthError::InvalidGrant(
-                "The refresh token was used before; every token of its grant is revoked."
-                    .into(),
+                "The refresh token was used before; every token of its grant is revoked.".into(),
             ),
         ));
     }
@@ -403,7 +402,12 @@ async fn issue(
         let until = now + lifetime(&settings.refresh_token_validity);
         oauth2::create_token(
             tx,
-            record(TokenKind::Refresh, OAuth2TokenId::new(), hash_key(&secret), until),
+            record(
+                TokenKind::Refresh,
+                OAuth2TokenId::new(),
+                hash_key(&secret),
+                until,
+            ),
             now,
         )
         .await?;

@@ -209,9 +209,14 @@ async fn authorize_code(
             .unwrap()
             .slug
     };
-    let outcome = executor::authorize(store, &flow, validated.pending, &request(user, session, t0()))
-        .await
-        .unwrap();
+    let outcome = executor::authorize(
+        store,
+        &flow,
+        validated.pending,
+        &request(user, session, t0()),
+    )
+    .await
+    .unwrap();
     let Challenge::Redirect { to } = outcome.challenge else {
         panic!("no redirect: {:?}", outcome.challenge);
     };
@@ -332,9 +337,13 @@ storage_test!(
         }
         // A registered pattern matches as a whole.
         assert!(
-            validate(&mut db, &params("rp", "https://rp.test/re/abc", "openid"), BASE)
-                .await
-                .is_ok()
+            validate(
+                &mut db,
+                &params("rp", "https://rp.test/re/abc", "openid"),
+                BASE
+            )
+            .await
+            .is_ok()
         );
         // Once the redirect URI is trusted, errors go back to it with state and iss.
         let mut bad = params("rp", "https://rp.test/cb", "openid");
@@ -391,7 +400,14 @@ storage_test!(a_replayed_code_is_refused_and_revokes_its_tokens, |store| {
         .unwrap();
     assert_eq!(introspected, json!({"active": false}));
     assert!(matches!(
-        token(&store, &auth("rp", RP_SECRET), &refresh_params(&refresh), BASE, t0()).await,
+        token(
+            &store,
+            &auth("rp", RP_SECRET),
+            &refresh_params(&refresh),
+            BASE,
+            t0()
+        )
+        .await,
         Err(OAuthError::InvalidGrant(_))
     ));
 });
@@ -540,9 +556,15 @@ storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
     revoke(&store, &other, &tokens.access_token, t0())
         .await
         .unwrap();
-    let mine = introspect(&store, &auth("rp", RP_SECRET), &tokens.access_token, BASE, t0())
-        .await
-        .unwrap();
+    let mine = introspect(
+        &store,
+        &auth("rp", RP_SECRET),
+        &tokens.access_token,
+        BASE,
+        t0(),
+    )
+    .await
+    .unwrap();
     assert_eq!(mine["active"], true);
     assert_eq!(mine["username"], "ada");
     assert_eq!(mine["client_id"], "rp");
@@ -551,9 +573,15 @@ storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
         .await
         .unwrap();
     assert_eq!(
-        introspect(&store, &auth("rp", RP_SECRET), &tokens.access_token, BASE, t0())
-            .await
-            .unwrap(),
+        introspect(
+            &store,
+            &auth("rp", RP_SECRET),
+            &tokens.access_token,
+            BASE,
+            t0()
+        )
+        .await
+        .unwrap(),
         json!({"active": false})
     );
 });
@@ -589,7 +617,11 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
     .unwrap();
     assert_ne!(second.refresh_token, first.refresh_token, "rotated");
     assert!(second.id_token.is_some());
-    assert!(payload(second.id_token.as_deref().unwrap()).get("nonce").is_none());
+    assert!(
+        payload(second.id_token.as_deref().unwrap())
+            .get("nonce")
+            .is_none()
+    );
     assert!(userinfo(&store, &second.access_token, later).await.is_ok());
     // Narrowing the scope is allowed, widening it is not.
     let mut wider = refresh_params(second.refresh_token.as_deref().unwrap());
@@ -608,7 +640,10 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
         later,
     )
     .await;
-    assert!(matches!(reused, Err(OAuthError::InvalidGrant(_))), "{reused:?}");
+    assert!(
+        matches!(reused, Err(OAuthError::InvalidGrant(_))),
+        "{reused:?}"
+    );
     // Every token of the grant is revoked: the current refresh token and both access
     // tokens.
     assert!(matches!(

@@ -6,7 +6,9 @@ use sqlx::types::Json;
 
 use super::{Db, Result, dispatch, fetch_optional};
 use crate::Timestamp;
-use crate::ids::{ApplicationId, GrantId, OAuth2CodeId, OAuth2TokenId, ProviderId, SessionId, UserId};
+use crate::ids::{
+    ApplicationId, GrantId, OAuth2CodeId, OAuth2TokenId, ProviderId, SessionId, UserId,
+};
 use crate::text_enum::text_enum;
 
 /// A stored authorization code.
@@ -312,14 +314,12 @@ pub async fn use_token(db: &mut impl Db, id: OAuth2TokenId, now: Timestamp) -> R
 /// Revokes one token. Returns whether it was in force.
 pub async fn revoke_token(db: &mut impl Db, id: OAuth2TokenId, now: Timestamp) -> Result<bool> {
     let done = dispatch!(db, |c| {
-        sqlx::query(
-            "UPDATE oauth2_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(c)
-        .await
-        .map(|r| r.rows_affected())
+        sqlx::query("UPDATE oauth2_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
     })?;
     Ok(done == 1)
 }

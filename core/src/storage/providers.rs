@@ -126,7 +126,11 @@ fn client_id_of(provider: &Provider) -> Option<&str> {
 
 /// The OAuth2 provider whose client id is `client_id`.
 pub async fn find_by_client_id(db: &mut impl Db, client_id: &str) -> Result<Option<Provider>> {
-    let sql = concat!("SELECT ", columns!(), " FROM providers WHERE client_id = $1");
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM providers WHERE client_id = $1"
+    );
     fetch_optional!(db, sql, client_id)
 }
 

@@ -241,7 +241,11 @@ pub(crate) async fn session_user(
     current_session(state, caller, now).await.map(|s| s.user_id)
 }
 
-pub(crate) async fn request_info(state: &AppState, caller: &Caller, next: Option<&str>) -> RequestInfo {
+pub(crate) async fn request_info(
+    state: &AppState,
+    caller: &Caller,
+    next: Option<&str>,
+) -> RequestInfo {
     let now = now();
     let session_key = caller.cookie(SESSION_COOKIE).map(str::to_owned);
     let session_user = session_user(state, caller, now).await;

@@ -47,7 +47,10 @@ pub fn app(state: AppState) -> Router {
             "/application/o/introspect/",
             axum::routing::post(oauth2::introspect),
         )
-        .route("/application/o/revoke/", axum::routing::post(oauth2::revoke))
+        .route(
+            "/application/o/revoke/",
+            axum::routing::post(oauth2::revoke),
+        )
         .route("/api/v1/core/authenticated_sessions/", get(sessions::list))
         .route(
             "/api/v1/core/authenticated_sessions/{id}/",

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gatehouse_core::flows::{Challenge, executor};
 use gatehouse_core::flows::challenge::FlowInfo;
+use gatehouse_core::flows::{Challenge, executor};
 use gatehouse_core::oauth2::{
     self, AuthorizeParams, AuthorizeRefusal, ClientAuth, OAuthError, TokenParams,
 };
@@ -35,7 +35,13 @@ fn unavailable() -> Response {
 }
 
 /// A page saying why the request stops here (never a redirect to the client).
-async fn stop_page(state: &AppState, caller: &Caller, status: StatusCode, title: &str, message: &str) -> Response {
+async fn stop_page(
+    state: &AppState,
+    caller: &Caller,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+) -> Response {
     let challenge = Challenge::AccessDenied {
         flow_info: FlowInfo {
             title: title.to_owned(),
@@ -69,7 +75,14 @@ pub async fn authorize_post(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return stop_page(&state, &caller, StatusCode::BAD_REQUEST, "Bad request", "The form could not be read.").await;
+        return stop_page(
+            &state,
+            &caller,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The form could not be read.",
+        )
+        .await;
     };
     let query = openidconnect::url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form.iter())
@@ -79,7 +92,12 @@ pub async fn authorize_post(
     authorize(&state, &caller, &query, params).await
 }
 
-async fn authorize(state: &AppState, caller: &Caller, query: &str, params: AuthorizeParams) -> Response {
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    query: &str,
+    params: AuthorizeParams,
+) -> Response {
     let now = now();
     let validated = {
         let Ok(mut db) = state.store.acquire().await else {
@@ -90,7 +108,14 @@ async fn authorize(state: &AppState, caller: &Caller, query: &str, params: Autho
     let validated = match validated {
         Ok(v) => v,
         Err(AuthorizeRefusal::Page(message)) => {
-            return stop_page(state, caller, StatusCode::BAD_REQUEST, "Cannot sign in", &message).await;
+            return stop_page(
+                state,
+                caller,
+                StatusCode::BAD_REQUEST,
+                "Cannot sign in",
+                &message,
+            )
+            .await;
         }
         Err(AuthorizeRefusal::Redirect(to)) => return Redirect::to(&to).into_response(),
         Err(AuthorizeRefusal::Storage(_)) => return unavailable(),
@@ -105,7 +130,10 @@ async fn authorize(state: &AppState, caller: &Caller, query: &str, params: Autho
     let session = match session {
         Some(s) if !validated.prompt.login && !too_old(&s) => s,
         _ if validated.prompt.none => {
-            return Redirect::to(&pending.error_redirect("login_required", "The user is not signed in.")).into_response();
+            return Redirect::to(
+                &pending.error_redirect("login_required", "The user is not signed in."),
+            )
+            .into_response();
         }
         _ => return sign_in_first(state, caller, query).await,
     };
@@ -113,11 +141,21 @@ async fn authorize(state: &AppState, caller: &Caller, query: &str, params: Autho
     let Ok(mut tx) = state.store.begin().await else {
         return unavailable();
     };
-    let application = match gatehouse_core::storage::applications::get(&mut tx, pending.application_id).await {
-        Ok(Some(app)) => app,
-        Ok(None) => return stop_page(state, caller, StatusCode::NOT_FOUND, "Cannot sign in", "The application is gone.").await,
-        Err(_) => return unavailable(),
-    };
+    let application =
+        match gatehouse_core::storage::applications::get(&mut tx, pending.application_id).await {
+            Ok(Some(app)) => app,
+            Ok(None) => {
+                return stop_page(
+                    state,
+                    caller,
+                    StatusCode::NOT_FOUND,
+                    "Cannot sign in",
+                    "The application is gone.",
+                )
+                .await;
+            }
+            Err(_) => return unavailable(),
+        };
     let window = time::Duration::seconds(i64::from(state.settings.login.lock_seconds));
     let decision = gatehouse_core::access::may_open(
         &mut tx,
@@ -142,23 +180,45 @@ async fn authorize(state: &AppState, caller: &Caller, query: &str, params: Autho
                 message.push(' ');
                 message.push_str(&m);
             }
-            return stop_page(state, caller, StatusCode::FORBIDDEN, "Access denied", &message).await;
+            return stop_page(
+                state,
+                caller,
+                StatusCode::FORBIDDEN,
+                "Access denied",
+                &message,
+            )
+            .await;
         }
         Err(_) => return unavailable(),
     }
     let flow_slug = match flow_slug {
         Ok(Some(slug)) => slug,
         Ok(None) => {
-            return stop_page(state, caller, StatusCode::INTERNAL_SERVER_ERROR, "Cannot sign in", "The application's authorization flow is gone.").await;
+            return stop_page(
+                state,
+                caller,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot sign in",
+                "The application's authorization flow is gone.",
+            )
+            .await;
         }
         Err(_) => return unavailable(),
     };
     let prompt_none = validated.prompt.none;
     let info = request_info(state, caller, None).await;
-    let outcome = match executor::authorize(&state.store, &flow_slug, pending.clone(), &info).await {
+    let outcome = match executor::authorize(&state.store, &flow_slug, pending.clone(), &info).await
+    {
         Ok(outcome) => outcome,
         Err(gatehouse_core::flows::FlowError::UnknownFlow(_)) => {
-            return stop_page(state, caller, StatusCode::INTERNAL_SERVER_ERROR, "Cannot sign in", "The application's authorization flow does not exist.").await;
+            return stop_page(
+                state,
+                caller,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot sign in",
+                "The application's authorization flow does not exist.",
+            )
+            .await;
         }
         Err(err) => {
             tracing::error!(error = %err, "authorization flow failed");
@@ -167,10 +227,9 @@ async fn authorize(state: &AppState, caller: &Caller, query: &str, params: Autho
     };
     let mut response = match &outcome.challenge {
         Challenge::Redirect { to } => Redirect::to(to).into_response(),
-        _ if prompt_none => Redirect::to(&pending.error_redirect(
-            "consent_required",
-            "The user has to consent first.",
-        ))
+        _ if prompt_none => Redirect::to(
+            &pending.error_redirect("consent_required", "The user has to consent first."),
+        )
         .into_response(),
         // The flow has something to show: its page takes over, with the flow cookie.
         _ => Redirect::to(&format!("/if/flow/{flow_slug}/")).into_response(),
@@ -190,7 +249,10 @@ async fn sign_in_first(state: &AppState, caller: &Caller, query: &str) -> Respon
         )
         .finish();
     let next = format!("/application/o/authorize/?{back}");
-    let slug = match brand_for(state, caller.host()).await.and_then(|b| b.flow_authentication) {
+    let slug = match brand_for(state, caller.host())
+        .await
+        .and_then(|b| b.flow_authentication)
+    {
         Some(id) => match state.store.acquire().await {
             Ok(mut db) => flows::get(&mut db, id).await.ok().flatten().map(|f| f.slug),
             Err(_) => return unavailable(),
@@ -198,11 +260,19 @@ async fn sign_in_first(state: &AppState, caller: &Caller, query: &str) -> Respon
         None => None,
     };
     let Some(slug) = slug else {
-        return stop_page(state, caller, StatusCode::INTERNAL_SERVER_ERROR, "Cannot sign in", "No sign-in flow is set up for this site.").await;
+        return stop_page(
+            state,
+            caller,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Cannot sign in",
+            "No sign-in flow is set up for this site.",
+        )
+        .await;
     };
-    let to = openidconnect::url::form_urlencoded::Serializer::new(format!("/if/flow/{slug}/?"))
+    let query = openidconnect::url::form_urlencoded::Serializer::new(String::new())
         .append_pair("next", &next)
         .finish();
+    let to = format!("/if/flow/{slug}/?{query}");
     Redirect::to(&to).into_response()
 }
 
@@ -248,12 +318,15 @@ fn no_store(value: serde_json::Value) -> Response {
 
 /// The client's credentials: HTTP Basic (RFC 6749 §2.3.1, each part form-encoded)
 /// or `client_id` / `client_secret` in the body.
-fn client_auth(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<ClientAuth, OAuthError> {
+fn client_auth(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ClientAuth, OAuthError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let basic = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+        let basic = value.to_str().ok().and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
         if let Some(encoded) = basic {
             let decoded = STANDARD
                 .decode(encoded.trim())
@@ -280,9 +353,14 @@ fn form_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn read_form(form: Result<Form<HashMap<String, String>>, FormRejection>) -> Result<HashMap<String, String>, OAuthError> {
-    form.map(|Form(f)| f)
-        .map_err(|_| OAuthError::InvalidRequest("The body must be a form (application/x-www-form-urlencoded).".into()))
+fn read_form(
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<HashMap<String, String>, OAuthError> {
+    form.map(|Form(f)| f).map_err(|_| {
+        OAuthError::InvalidRequest(
+            "The body must be a form (application/x-www-form-urlencoded).".into(),
+        )
+    })
 }
 
 /// `POST /application/o/token/`.
@@ -295,8 +373,9 @@ pub async fn token(
     let answer = async {
         let form = read_form(form)?;
         let auth = client_auth(&headers, &form)?;
-        let params: TokenParams = serde_json::from_value(serde_json::to_value(&form).unwrap_or_default())
-            .unwrap_or_default();
+        let params: TokenParams =
+            serde_json::from_value(serde_json::to_value(&form).unwrap_or_default())
+                .unwrap_or_default();
         oauth2::token(&state.store, &auth, &params, &caller.base_url(), now()).await
     }
     .await;

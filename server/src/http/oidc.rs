@@ -171,8 +171,22 @@ fn metadata(
         authorization_response_iss_parameter_supported: true,
     };
     let claims = [
-        "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email",
-        "email_verified", "name", "given_name", "preferred_username", "nickname", "groups",
+        "sub",
+        "iss",
+        "aud",
+        "exp",
+        "iat",
+        "auth_time",
+        "nonce",
+        "amr",
+        "sid",
+        "email",
+        "email_verified",
+        "name",
+        "given_name",
+        "preferred_username",
+        "nickname",
+        "groups",
     ];
     Ok(Metadata::new(
         IssuerUrl::new(client.issuer(base))?,
@@ -203,7 +217,10 @@ fn metadata(
     ]))
     .set_token_endpoint_auth_methods_supported(Some(auth_methods))
     .set_claims_supported(Some(
-        claims.into_iter().map(|c| CoreClaimName::new(c.into())).collect(),
+        claims
+            .into_iter()
+            .map(|c| CoreClaimName::new(c.into()))
+            .collect(),
     )))
 }
 
