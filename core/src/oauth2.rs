@@ -28,7 +28,10 @@ mod jwt;
 pub use authorize::{
     AuthorizeParams, AuthorizeRefusal, PendingAuthorization, Prompt, Validated, fulfil, validate,
 };
-pub use grants::{ClientAuth, TokenParams, TokenResponse, introspect, revoke, token, userinfo};
+pub use grants::{
+    ClientAuth, TokenParams, TokenResponse, introspect, revoke, service_account_name, token,
+    userinfo,
+};
 
 /// A relying party: an OAuth2 provider with the application it backs.
 #[derive(Debug, Clone)]

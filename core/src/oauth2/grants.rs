@@ -2,6 +2,7 @@
 //! introspection (RFC 7662) and revocation (RFC 7009).
 
 use chrono::{DateTime, Utc};
+use gatehouse_config::objects::ClientType;
 use openidconnect::core::{
     CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm,
 };
@@ -16,6 +17,7 @@ use super::authorize::pkce_matches;
 use super::claims::{self, OFFLINE_ACCESS, OPENID};
 use super::{Client, OAuthError, client_of, find_client, signing_key_of, split_scopes};
 use crate::Timestamp;
+use crate::expr::RequestInput;
 use crate::ids::{GrantId, OAuth2TokenId, SessionId, UserId};
 use crate::policies::{Who, who};
 use crate::secrets::{hash_key, random_key};
@@ -111,14 +113,16 @@ impl From<crate::storage::StorageError> for Failure {
     }
 }
 
-/// Answers a token request at `now`; `base_url` is where the server is reached.
+/// Answers a token request (`request` is the HTTP request as policies see it, with its
+/// time); `base_url` is where the server is reached.
 pub async fn token(
     store: &Store,
     auth: &ClientAuth,
     params: &TokenParams,
+    request: &RequestInput,
     base_url: &str,
-    now: Timestamp,
 ) -> Result<TokenResponse, OAuthError> {
+    let now = request.time;
     let client = {
         let mut db = store.acquire().await?;
         authenticate(&mut db, auth).await?
@@ -127,6 +131,9 @@ pub async fn token(
     let result = match params.grant_type.as_deref() {
         Some("authorization_code") => code_grant(&mut tx, &client, params, base_url, now).await,
         Some("refresh_token") => refresh_grant(&mut tx, &client, params, base_url, now).await,
+        Some("client_credentials") => {
+            client_credentials_grant(&mut tx, &client, params, request, base_url).await
+        }
         Some(_) => Err(OAuthError::UnsupportedGrantType.into()),
         None => Err(OAuthError::InvalidRequest("grant_type is missing.".into()).into()),
     };
@@ -296,6 +303,82 @@ async fn refresh_grant(
         now,
     )
     .await?;
+    Ok(response)
+}
+
+/// The username of the service account a client's `client_credentials` tokens act
+/// for (authentik names it `ak-<provider>-client_credentials`).
+pub fn service_account_name(client_id: &str) -> String {
+    format!("gh-{client_id}-client_credentials")
+}
+
+/// RFC 6749 §4.4: a confidential client gets an access token for itself, acting as
+/// its service account (made on first use), which the application's policy bindings
+/// must let in like any user. No refresh token and no ID token: nobody signed in.
+async fn client_credentials_grant(
+    tx: &mut Tx,
+    client: &Client,
+    params: &TokenParams,
+    request: &RequestInput,
+    base_url: &str,
+) -> Result<TokenResponse, Failure> {
+    let now = request.time;
+    if client.settings.client_type != ClientType::Confidential {
+        return Err(Failure::Refuse(OAuthError::UnauthorizedClient(
+            "Only a confidential client may use client_credentials.".into(),
+        )));
+    }
+    let name = service_account_name(&client.settings.client_id);
+    let account = match users::find_by_username(tx, &name).await? {
+        Some(user) => user,
+        None => {
+            let mut new = users::NewUser::new(name);
+            new.name = format!("Service account of {}", client.provider.name);
+            new.path = "service-accounts".into();
+            new.user_type = users::UserType::InternalServiceAccount;
+            users::create(tx, new, now).await?
+        }
+    };
+    let account_who = who(tx, Some(account.id)).await?;
+    if !account.is_active {
+        return Err(Failure::Refuse(OAuthError::InvalidGrant(
+            "The client's service account is deactivated.".into(),
+        )));
+    }
+    if let Some(application) = &client.application {
+        let window = time::Duration::minutes(5);
+        let decision =
+            crate::access::may_open(tx, application, account.id, request, window).await?;
+        if !decision.passing {
+            return Err(Failure::Refuse(OAuthError::InvalidGrant(
+                "The application's policies do not let this client in.".into(),
+            )));
+        }
+    }
+    let requested = split_scopes(params.scope.as_deref().unwrap_or_default());
+    let scopes: Vec<String> = claims::granted_scopes(tx, client.provider.id, &requested)
+        .await?
+        .into_iter()
+        .filter(|s| s != OFFLINE_ACCESS && s != OPENID)
+        .collect();
+    let mut response = issue(
+        tx,
+        Issue {
+            client,
+            who: &account_who,
+            user_id: account.id,
+            grant: GrantId::new(),
+            scopes,
+            nonce: None,
+            auth_time: None,
+            auth_methods: Json::Array(Vec::new()),
+            session_id: None,
+        },
+        base_url,
+        now,
+    )
+    .await?;
+    response.refresh_token = None;
     Ok(response)
 }
 

@@ -252,6 +252,26 @@ const GITEA_SECRET: &str = "change-me-to-a-long-random-string";
 const GITEA_CALLBACK: &str = "https://git.example.org/user/oauth2/gatehouse/callback";
 const RP_SECRET: &str = "rp-secret-rp-secret-rp-secret";
 
+/// The token endpoint for a request at `now` (policies see a bare request).
+async fn token(
+    store: &Store,
+    auth: &ClientAuth,
+    params: &TokenParams,
+    base_url: &str,
+    now: crate::Timestamp,
+) -> Result<TokenResponse, OAuthError> {
+    let request = crate::expr::RequestInput {
+        ip: "192.0.2.9".into(),
+        host: "id.test".into(),
+        path: "/application/o/token/".into(),
+        method: "POST".into(),
+        user_agent: "rp".into(),
+        headers: Default::default(),
+        time: now,
+    };
+    super::token(store, auth, params, &request, base_url).await
+}
+
 /// The JSON payload of a JWT (its signature is checked elsewhere).
 fn payload(jwt: &str) -> Json {
     let part = jwt.split('.').nth(1).unwrap();
@@ -711,3 +731,75 @@ storage_test!(a_permanent_consent_is_asked_once, |store| {
         .unwrap();
     assert!(matches!(asked.challenge, Challenge::Consent { .. }));
 });
+
+storage_test!(
+    client_credentials_act_as_the_clients_service_account,
+    |store| {
+        setup(&store).await;
+        let params = TokenParams {
+            grant_type: Some("client_credentials".into()),
+            scope: Some("openid email offline_access".into()),
+            ..TokenParams::default()
+        };
+        let tokens = token(&store, &auth("rp", RP_SECRET), &params, BASE, t0())
+            .await
+            .unwrap();
+        assert!(tokens.refresh_token.is_none());
+        assert!(tokens.id_token.is_none());
+        assert_eq!(tokens.scope, "email");
+        let seen = introspect(
+            &store,
+            &auth("rp", RP_SECRET),
+            &tokens.access_token,
+            BASE,
+            t0(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen["username"], service_account_name("rp"));
+        // The same account the next time.
+        token(&store, &auth("rp", RP_SECRET), &params, BASE, t0())
+            .await
+            .unwrap();
+        let mut db = store.acquire().await.unwrap();
+        let account = users::find_by_username(&mut db, &service_account_name("rp"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(account.user_type, users::UserType::InternalServiceAccount);
+        drop(db);
+        // A public client has no secret to prove itself with; a wrong secret fails.
+        let public = ClientAuth {
+            client_id: Some("spa".into()),
+            client_secret: None,
+        };
+        assert!(matches!(
+            token(&store, &public, &params, BASE, t0()).await,
+            Err(OAuthError::UnauthorizedClient(_))
+        ));
+        assert_eq!(
+            token(&store, &auth("rp", "nope"), &params, BASE, t0())
+                .await
+                .unwrap_err(),
+            OAuthError::InvalidClient
+        );
+        // The application's bindings apply to the service account like to anyone.
+        apply_text(
+            &store,
+            "bind.yaml",
+            "version: 1
+entries:
+  - model: gatehouse_policies.policybinding
+    identifiers:
+      target: !Find [gatehouse_core.application, [slug, rp]]
+      group: !Find [gatehouse_core.group, [name, Admins]]
+      order: 0
+",
+        )
+        .await;
+        assert!(matches!(
+            token(&store, &auth("rp", RP_SECRET), &params, BASE, t0()).await,
+            Err(OAuthError::InvalidGrant(_))
+        ));
+    }
+);

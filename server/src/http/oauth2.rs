@@ -376,7 +376,14 @@ pub async fn token(
         let params: TokenParams =
             serde_json::from_value(serde_json::to_value(&form).unwrap_or_default())
                 .unwrap_or_default();
-        oauth2::token(&state.store, &auth, &params, &caller.base_url(), now()).await
+        oauth2::token(
+            &state.store,
+            &auth,
+            &params,
+            &caller.request_input(now()),
+            &caller.base_url(),
+        )
+        .await
     }
     .await;
     match answer {
