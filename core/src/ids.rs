@@ -81,6 +81,8 @@ id_type!(
     OAuth2TokenId,
     /// An OAuth2 grant: a code and every token issued from it.
     GrantId,
+    /// An RFC 8628 device authorization.
+    DeviceCodeId,
 );
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::storage::{Db, StorageError, certificates};
 
 mod authorize;
 pub mod claims;
+pub mod device;
 mod grants;
 mod jwt;
 
@@ -196,6 +197,18 @@ pub enum OAuthError {
     /// The access token is missing, invalid, expired or revoked.
     #[error("The access token is invalid.")]
     InvalidToken,
+    /// RFC 8628 §3.5: the user has not answered yet; poll again.
+    #[error("The user has not approved the device yet.")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: poll less often (by 5 more seconds).
+    #[error("The device polls too often.")]
+    SlowDown,
+    /// RFC 8628 §3.5: the device code expired; start over.
+    #[error("The device code has expired.")]
+    ExpiredToken,
+    /// RFC 8628 §3.5: the user may not sign the device in.
+    #[error("{0}")]
+    AccessDenied(String),
     /// Something failed on the server's side.
     #[error("{0}")]
     ServerError(String),
@@ -212,6 +225,10 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidToken => "invalid_token",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
+            Self::AccessDenied(_) => "access_denied",
             Self::ServerError(_) => "server_error",
         }
     }

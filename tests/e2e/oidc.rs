@@ -315,3 +315,137 @@ async fn the_token_endpoints_answer_in_the_rfc_6749_shapes() {
         );
     }
 }
+
+/// Starts a device authorization for the application's client.
+async fn start_device(server: &Server) -> Value {
+    let response = client()
+        .post(server.http_url("/application/o/device/"))
+        .form(&[
+            ("client_id", "grafana"),
+            ("client_secret", RP_SECRET),
+            ("scope", "openid email"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn poll(server: &Server, device: &Value) -> (u16, Value) {
+    let response = client()
+        .post(server.http_url("/application/o/token/"))
+        .basic_auth("grafana", Some(RP_SECRET))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// Types the device's code on `/if/device/` as the signed-in owner of `jar`.
+async fn type_code(server: &Server, jar: &mut Jar, device: &Value) -> reqwest::Response {
+    let code = device["user_code"].as_str().unwrap();
+    let form = client()
+        .get(device["verification_uri_complete"].as_str().unwrap())
+        .header(COOKIE, jar.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+    let html = form.text().await.unwrap();
+    assert!(html.contains(code), "the code is filled in: {html}");
+    let submitted = client()
+        .post(server.http_url("/if/device/"))
+        .header(COOKIE, jar.header())
+        .form(&[("code", code), ("csrf_token", &csrf_of(&html))])
+        .send()
+        .await
+        .unwrap();
+    jar.take(&submitted);
+    submitted
+}
+
+#[tokio::test]
+async fn a_device_is_signed_in_on_the_code_page_by_a_user_the_bindings_let_in() {
+    let (_data, server) = server().await;
+    let device = start_device(&server).await;
+    assert_eq!(
+        device["verification_uri"],
+        server.http_url("/if/device/").as_str()
+    );
+    assert_eq!(
+        poll(&server, &device).await.1["error"],
+        "authorization_pending"
+    );
+    // Not signed in: the page sends the browser to sign in first, and back.
+    let anonymous = client()
+        .get(device["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert!(
+        anonymous.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("next=%2Fif%2Fdevice%2F%3Fcode%3D")
+    );
+
+    let mut alice = signed_in(&server, "alice").await;
+    let submitted = type_code(&server, &mut alice, &device).await;
+    assert_eq!(submitted.status(), 303);
+    // The application's flow asks for consent on its own page.
+    let consent_url = server.http_url(submitted.headers()[LOCATION].to_str().unwrap());
+    let consent = client()
+        .get(&consent_url)
+        .header(COOKIE, alice.header())
+        .send()
+        .await
+        .unwrap();
+    let html = consent.text().await.unwrap();
+    assert!(
+        html.contains("Grafana would like to sign you in."),
+        "{html}"
+    );
+    let agreed = client()
+        .post(&consent_url)
+        .header(COOKIE, alice.header())
+        .form(&[("consent", "yes"), ("csrf_token", &csrf_of(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(agreed.headers()[LOCATION], "/if/device/?approved=1");
+    let (status, tokens) = poll(&server, &device).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(tokens["id_token"].is_string());
+    assert_eq!(poll(&server, &device).await.1["error"], "invalid_grant");
+
+    // bob is not in the bound group: the page refuses and the device is told.
+    let device = start_device(&server).await;
+    let mut bob = signed_in(&server, "bob").await;
+    let refused = type_code(&server, &mut bob, &device).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(poll(&server, &device).await.1["error"], "access_denied");
+    // A made-up code is said to be wrong, on the form again.
+    let wrong = type_code(
+        &server,
+        &mut bob,
+        &serde_json::json!({
+            "user_code": "BCDF-GHJK",
+            "verification_uri_complete": server.http_url("/if/device/?code=BCDF-GHJK"),
+        }),
+    )
+    .await;
+    assert_eq!(wrong.status(), 400);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("This code is not valid")
+    );
+}

@@ -61,3 +61,24 @@ CREATE TABLE oauth2_consents (
     expires_at     TEXT,
     PRIMARY KEY (user_id, application_id)
 );
+
+-- RFC 8628 device authorization: the device polls with device_code (stored hashed)
+-- while the user types user_code on /if/device/ and approves it there.
+CREATE TABLE oauth2_device_codes (
+    id               TEXT PRIMARY KEY,
+    device_code_hash TEXT NOT NULL UNIQUE,
+    user_code        TEXT NOT NULL UNIQUE,
+    provider_id      TEXT NOT NULL REFERENCES providers (id) ON DELETE CASCADE,
+    scope            TEXT NOT NULL,
+    user_id          TEXT REFERENCES users (id) ON DELETE CASCADE,
+    session_id       TEXT,
+    auth_time        TEXT,
+    auth_methods     TEXT NOT NULL DEFAULT '[]',
+    created_at       TEXT NOT NULL,
+    expires_at       TEXT NOT NULL,
+    approved_at      TEXT,
+    denied_at        TEXT,
+    last_polled_at   TEXT,
+    used_at          TEXT
+);
+CREATE INDEX oauth2_device_codes_expires ON oauth2_device_codes (expires_at);

@@ -79,6 +79,10 @@ pub struct PendingAuthorization {
     pub force_consent: bool,
     /// `iss` of the answer (RFC 9207).
     pub issuer: String,
+    /// The device authorization this approves (RFC 8628), instead of a code for a
+    /// redirect URI.
+    #[serde(default)]
+    pub device: Option<crate::ids::DeviceCodeId>,
 }
 
 impl PendingAuthorization {
@@ -271,6 +275,7 @@ pub async fn validate(
         code_challenge,
         force_consent: prompt.consent,
         issuer,
+        device: None,
     };
     Ok(Validated {
         client,
@@ -320,6 +325,23 @@ pub async fn fulfil(
     let Some(session) = session else {
         return Ok(Err("Your session ended; sign in again.".into()));
     };
+    if let Some(device) = pending.device {
+        let approved = oauth2::approve_device_code(
+            tx,
+            device,
+            session.user_id,
+            Some(session.id),
+            session.created_at,
+            &session.auth_methods,
+            now,
+        )
+        .await?;
+        return Ok(if approved {
+            Ok(format!("{}?approved=1", super::device::DEVICE_PAGE))
+        } else {
+            Err("This code was answered already.".into())
+        });
+    }
     let Some(provider) = providers::get(tx, pending.provider_id).await? else {
         return Ok(Err("The application's provider is gone.".into()));
     };

@@ -39,6 +39,8 @@ pub struct TokenParams {
     pub refresh_token: Option<String>,
     /// Narrower scopes for a refresh.
     pub scope: Option<String>,
+    /// The device code a device polls with (RFC 8628 §3.4).
+    pub device_code: Option<String>,
 }
 
 /// How the client identified itself (HTTP Basic, or `client_id` and
@@ -83,7 +85,10 @@ type SignedIdToken =
     IdToken<Extra, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
 
 /// The client `auth` names, if it proves who it is.
-async fn authenticate(db: &mut impl Db, auth: &ClientAuth) -> Result<Client, OAuthError> {
+pub(super) async fn authenticate(
+    db: &mut impl Db,
+    auth: &ClientAuth,
+) -> Result<Client, OAuthError> {
     let client_id = auth.client_id.as_deref().unwrap_or_default();
     if client_id.is_empty() {
         return Err(OAuthError::InvalidClient);
@@ -98,6 +103,8 @@ async fn authenticate(db: &mut impl Db, auth: &ClientAuth) -> Result<Client, OAu
 /// which case every token of the grant is revoked too.
 enum Failure {
     Refuse(OAuthError),
+    /// Refused, keeping what the request wrote (a device's poll).
+    Commit(OAuthError),
     RevokeGrant(GrantId, OAuthError),
 }
 
@@ -131,6 +138,9 @@ pub async fn token(
     let result = match params.grant_type.as_deref() {
         Some("authorization_code") => code_grant(&mut tx, &client, params, base_url, now).await,
         Some("refresh_token") => refresh_grant(&mut tx, &client, params, base_url, now).await,
+        Some(super::device::DEVICE_CODE_GRANT) => {
+            device_code_grant(&mut tx, &client, params, base_url, now).await
+        }
         Some("client_credentials") => {
             client_credentials_grant(&mut tx, &client, params, request, base_url).await
         }
@@ -144,6 +154,10 @@ pub async fn token(
         }
         Err(Failure::Refuse(err)) => {
             tx.rollback().await?;
+            Err(err)
+        }
+        Err(Failure::Commit(err)) => {
+            tx.commit().await?;
             Err(err)
         }
         Err(Failure::RevokeGrant(grant, err)) => {
@@ -298,6 +312,69 @@ async fn refresh_grant(
             auth_time: old.auth_time,
             auth_methods: old.auth_methods,
             session_id: old.session_id,
+        },
+        base_url,
+        now,
+    )
+    .await?;
+    Ok(response)
+}
+
+/// RFC 8628 §3.4–3.5: a device polls until its user approved, then gets its tokens
+/// once.
+async fn device_code_grant(
+    tx: &mut Tx,
+    client: &Client,
+    params: &TokenParams,
+    base_url: &str,
+    now: Timestamp,
+) -> Result<TokenResponse, Failure> {
+    let presented = required(&params.device_code, "device_code")?;
+    let Some(device) = oauth2::find_device_code(tx, &hash_key(presented)).await? else {
+        return Err(OAuthError::InvalidGrant("The device code is not valid.".into()).into());
+    };
+    if device.provider_id != client.provider.id {
+        return Err(OAuthError::InvalidGrant("The device code is another client's.".into()).into());
+    }
+    if device.used_at.is_some() {
+        return Err(OAuthError::InvalidGrant("The device code was used already.".into()).into());
+    }
+    if device.expires_at <= now {
+        return Err(OAuthError::ExpiredToken.into());
+    }
+    if device.denied_at.is_some() {
+        return Err(
+            OAuthError::AccessDenied("The user may not use this application.".into()).into(),
+        );
+    }
+    let (Some(user_id), Some(_)) = (device.user_id, device.approved_at) else {
+        // Polls are recorded even though the answer is an error: commit them.
+        let too_soon = device
+            .last_polled_at
+            .is_some_and(|at| now < at + time::Duration::seconds(super::device::POLL_INTERVAL));
+        oauth2::poll_device_code(tx, device.id, now).await?;
+        return Err(Failure::Commit(if too_soon {
+            OAuthError::SlowDown
+        } else {
+            OAuthError::AuthorizationPending
+        }));
+    };
+    if !oauth2::use_device_code(tx, device.id, now).await? {
+        return Err(OAuthError::InvalidGrant("The device code was used already.".into()).into());
+    }
+    let user = active_user(tx, user_id).await?;
+    let response = issue(
+        tx,
+        Issue {
+            client,
+            who: &user,
+            user_id,
+            grant: GrantId(device.id.0),
+            scopes: split_scopes(&device.scope),
+            nonce: None,
+            auth_time: device.auth_time,
+            auth_methods: device.auth_methods,
+            session_id: device.session_id,
         },
         base_url,
         now,

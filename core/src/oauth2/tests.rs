@@ -803,3 +803,97 @@ entries:
         ));
     }
 );
+
+storage_test!(
+    a_device_polls_until_its_user_approves_then_gets_tokens_once,
+    |store| {
+        let (ada, session) = setup(&store).await;
+        let rp = auth("rp", RP_SECRET);
+        let started = device::device_authorize(&store, &rp, Some("openid email"), BASE, t0())
+            .await
+            .unwrap();
+        assert_eq!(started.verification_uri, "https://id.test/if/device/");
+        assert_eq!(started.user_code.len(), 9);
+        let poll = TokenParams {
+            grant_type: Some(device::DEVICE_CODE_GRANT.into()),
+            device_code: Some(started.device_code.clone()),
+            ..TokenParams::default()
+        };
+        assert_eq!(
+            token(&store, &rp, &poll, BASE, t0()).await.unwrap_err(),
+            OAuthError::AuthorizationPending
+        );
+        // Polling again within the interval: slow down.
+        assert_eq!(
+            token(&store, &rp, &poll, BASE, t0() + time::Duration::seconds(1))
+                .await
+                .unwrap_err(),
+            OAuthError::SlowDown
+        );
+        // The user types the code in another case and without its dash.
+        let typed = started.user_code.replace('-', " ").to_lowercase();
+        let (waiting, client) = {
+            let mut db = store.acquire().await.unwrap();
+            device::waiting_device(&mut db, &typed, t0())
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let pending = device::pending_for_device(&waiting, &client, BASE).unwrap();
+        let approved = executor::authorize(
+            &store,
+            "default-provider-authorization-implicit-consent",
+            pending,
+            &request(ada, &session, t0()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            approved.challenge,
+            Challenge::Redirect {
+                to: "/if/device/?approved=1".into()
+            }
+        );
+        // An answered code is no longer offered to users.
+        let mut db = store.acquire().await.unwrap();
+        assert!(
+            device::waiting_device(&mut db, &typed, t0())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        drop(db);
+        let later = t0() + time::Duration::seconds(10);
+        let tokens = token(&store, &rp, &poll, BASE, later).await.unwrap();
+        assert_eq!(
+            payload(tokens.id_token.as_deref().unwrap())["email"],
+            "ada@example.org"
+        );
+        assert!(matches!(
+            token(&store, &rp, &poll, BASE, later).await,
+            Err(OAuthError::InvalidGrant(_))
+        ));
+        // Another client cannot use it; an unanswered one expires.
+        let other = device::device_authorize(&store, &rp, None, BASE, t0())
+            .await
+            .unwrap();
+        let mut expired = poll.clone();
+        expired.device_code = Some(other.device_code);
+        assert!(matches!(
+            token(&store, &auth("gitea", GITEA_SECRET), &expired, BASE, t0()).await,
+            Err(OAuthError::InvalidGrant(_))
+        ));
+        assert_eq!(
+            token(
+                &store,
+                &rp,
+                &expired,
+                BASE,
+                t0() + time::Duration::minutes(11)
+            )
+            .await
+            .unwrap_err(),
+            OAuthError::ExpiredToken
+        );
+    }
+);

@@ -433,4 +433,5 @@ sql_text!(
     crate::ids::OAuth2CodeId,
     crate::ids::OAuth2TokenId,
     crate::ids::GrantId,
+    crate::ids::DeviceCodeId,
 );

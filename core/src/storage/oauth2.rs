@@ -7,7 +7,8 @@ use sqlx::types::Json;
 use super::{Db, Result, dispatch, fetch_optional};
 use crate::Timestamp;
 use crate::ids::{
-    ApplicationId, GrantId, OAuth2CodeId, OAuth2TokenId, ProviderId, SessionId, UserId,
+    ApplicationId, DeviceCodeId, GrantId, OAuth2CodeId, OAuth2TokenId, ProviderId, SessionId,
+    UserId,
 };
 use crate::text_enum::text_enum;
 
@@ -339,7 +340,7 @@ pub async fn revoke_grant(db: &mut impl Db, grant: GrantId, now: Timestamp) -> R
     })?)
 }
 
-/// Forgets codes and tokens that expired before `before`; returns how many.
+/// Forgets codes, tokens and device codes that expired before `before`; returns how many.
 pub async fn delete_expired(db: &mut impl Db, before: Timestamp) -> Result<u64> {
     let codes = dispatch!(db, |c| {
         sqlx::query("DELETE FROM oauth2_codes WHERE expires_at < $1")
@@ -355,7 +356,14 @@ pub async fn delete_expired(db: &mut impl Db, before: Timestamp) -> Result<u64> 
             .await
             .map(|r| r.rows_affected())
     })?;
-    Ok(codes + tokens)
+    let devices = dispatch!(db, |c| {
+        sqlx::query("DELETE FROM oauth2_device_codes WHERE expires_at < $1")
+            .bind(before)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(codes + tokens + devices)
 }
 
 /// A user's consent to an application.
@@ -413,4 +421,191 @@ pub async fn save_consent(
         .map(|_| ())
     })?;
     Ok(())
+}
+
+/// A device authorization (RFC 8628) from request to approval and exchange.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct DeviceCode {
+    /// Stable id; also the grant id of the tokens issued for it.
+    pub id: DeviceCodeId,
+    /// Hash of the device code the device polls with.
+    pub device_code_hash: String,
+    /// What the user types (normalised: `BCDF-GHJK`).
+    pub user_code: String,
+    /// The client.
+    pub provider_id: ProviderId,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// Who approved, once someone did.
+    pub user_id: Option<UserId>,
+    /// Their core session.
+    pub session_id: Option<SessionId>,
+    /// When they signed in.
+    pub auth_time: Option<Timestamp>,
+    /// How (JSON array).
+    #[sqlx(json)]
+    pub auth_methods: Value,
+    /// Request time.
+    pub created_at: Timestamp,
+    /// Neither code works after this.
+    pub expires_at: Timestamp,
+    /// When the user approved.
+    pub approved_at: Option<Timestamp>,
+    /// When the application's policies refused the user.
+    pub denied_at: Option<Timestamp>,
+    /// The device's last poll, for `slow_down`.
+    pub last_polled_at: Option<Timestamp>,
+    /// When the device got its tokens.
+    pub used_at: Option<Timestamp>,
+}
+
+macro_rules! device_columns {
+    () => {
+        "id, device_code_hash, user_code, provider_id, scope, user_id, session_id, auth_time, \
+         auth_methods, created_at, expires_at, approved_at, denied_at, last_polled_at, used_at"
+    };
+}
+
+/// Stores a new device authorization. A taken user code is
+/// [`super::StorageError::Conflict`] (the caller draws another).
+pub async fn create_device_code(
+    db: &mut impl Db,
+    device_code_hash: String,
+    user_code: String,
+    provider_id: ProviderId,
+    scope: String,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> Result<DeviceCode> {
+    let device = DeviceCode {
+        id: DeviceCodeId::new(),
+        device_code_hash,
+        user_code,
+        provider_id,
+        scope,
+        user_id: None,
+        session_id: None,
+        auth_time: None,
+        auth_methods: Value::Array(Vec::new()),
+        created_at: now,
+        expires_at,
+        approved_at: None,
+        denied_at: None,
+        last_polled_at: None,
+        used_at: None,
+    };
+    dispatch!(db, |c| {
+        sqlx::query(
+            "INSERT INTO oauth2_device_codes (id, device_code_hash, user_code, provider_id, \
+             scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(device.id)
+        .bind(&device.device_code_hash)
+        .bind(&device.user_code)
+        .bind(device.provider_id)
+        .bind(&device.scope)
+        .bind(device.created_at)
+        .bind(device.expires_at)
+        .execute(c)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(device)
+}
+
+/// The device authorization the device polls for with this hash.
+pub async fn find_device_code(
+    db: &mut impl Db,
+    device_code_hash: &str,
+) -> Result<Option<DeviceCode>> {
+    let sql = concat!(
+        "SELECT ",
+        device_columns!(),
+        " FROM oauth2_device_codes WHERE device_code_hash = $1"
+    );
+    fetch_optional!(db, sql, device_code_hash)
+}
+
+/// The device authorization a user typed the code of.
+pub async fn find_user_code(db: &mut impl Db, user_code: &str) -> Result<Option<DeviceCode>> {
+    let sql = concat!(
+        "SELECT ",
+        device_columns!(),
+        " FROM oauth2_device_codes WHERE user_code = $1"
+    );
+    fetch_optional!(db, sql, user_code)
+}
+
+/// Records the user's approval (first one wins). Returns whether this call did.
+pub async fn approve_device_code(
+    db: &mut impl Db,
+    id: DeviceCodeId,
+    user: UserId,
+    session: Option<SessionId>,
+    auth_time: Timestamp,
+    auth_methods: &Value,
+    now: Timestamp,
+) -> Result<bool> {
+    let done = dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE oauth2_device_codes SET user_id = $2, session_id = $3, auth_time = $4, \
+             auth_methods = $5, approved_at = $6 \
+             WHERE id = $1 AND approved_at IS NULL AND denied_at IS NULL",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(session)
+        .bind(auth_time)
+        .bind(Json(auth_methods))
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
+}
+
+/// Records that the user may not have the device signed in.
+pub async fn deny_device_code(db: &mut impl Db, id: DeviceCodeId, now: Timestamp) -> Result<()> {
+    dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE oauth2_device_codes SET denied_at = $2 \
+             WHERE id = $1 AND approved_at IS NULL AND denied_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Records a poll of the device.
+pub async fn poll_device_code(db: &mut impl Db, id: DeviceCodeId, now: Timestamp) -> Result<()> {
+    dispatch!(db, |c| {
+        sqlx::query("UPDATE oauth2_device_codes SET last_polled_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(c)
+            .await
+            .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// Marks the device authorization exchanged. Returns whether this call did.
+pub async fn use_device_code(db: &mut impl Db, id: DeviceCodeId, now: Timestamp) -> Result<bool> {
+    let done = dispatch!(db, |c| {
+        sqlx::query(
+            "UPDATE oauth2_device_codes SET used_at = $2 \
+             WHERE id = $1 AND used_at IS NULL AND approved_at IS NOT NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(c)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(done == 1)
 }

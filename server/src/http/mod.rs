@@ -7,6 +7,7 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
+pub mod device;
 pub mod flows;
 pub mod health;
 pub mod home;
@@ -50,6 +51,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/application/o/revoke/",
             axum::routing::post(oauth2::revoke),
+        )
+        .route(
+            "/application/o/device/",
+            axum::routing::post(device::authorize_device),
+        )
+        .route(
+            "/if/device/",
+            get(device::device_page).post(device::device_submit),
         )
         .route("/api/v1/core/authenticated_sessions/", get(sessions::list))
         .route(

@@ -137,6 +137,31 @@ async fn authorize(
         }
         _ => return sign_in_first(state, caller, query).await,
     };
+    let provider = validated.client.provider.authorization_flow_id;
+    run_authorization(
+        state,
+        caller,
+        provider,
+        pending,
+        session.user_id,
+        validated.prompt.none,
+    )
+    .await
+}
+
+/// Checks the application's policy bindings for `user`, then runs the provider's
+/// authorization flow (`flow`; the shipped implicit-consent one when `None`) for
+/// `pending`. A flow with a page to show hands over to it; one without ends with the
+/// redirect its fulfilment gives. `prompt_none`: a page to show is an error instead.
+pub(crate) async fn run_authorization(
+    state: &AppState,
+    caller: &Caller,
+    flow: Option<gatehouse_core::ids::FlowId>,
+    pending: oauth2::PendingAuthorization,
+    user: gatehouse_core::ids::UserId,
+    prompt_none: bool,
+) -> Response {
+    let now = now();
     // The application's policy bindings decide who may use it.
     let Ok(mut tx) = state.store.begin().await else {
         return unavailable();
@@ -160,15 +185,23 @@ async fn authorize(
     let decision = gatehouse_core::access::may_open(
         &mut tx,
         &application,
-        session.user_id,
+        user,
         &caller.request_input(now),
         window,
     )
     .await;
-    let flow_slug = match validated.client.provider.authorization_flow_id {
+    let flow_slug = match flow {
         Some(id) => flows::get(&mut tx, id).await.map(|f| f.map(|f| f.slug)),
         None => Ok(Some(IMPLICIT_CONSENT_FLOW.to_owned())),
     };
+    if let (Ok(d), Some(device)) = (&decision, pending.device)
+        && !d.passing
+        && gatehouse_core::storage::oauth2::deny_device_code(&mut tx, device, now)
+            .await
+            .is_err()
+    {
+        return unavailable();
+    }
     if tx.commit().await.is_err() {
         return unavailable();
     }
@@ -205,7 +238,6 @@ async fn authorize(
         }
         Err(_) => return unavailable(),
     };
-    let prompt_none = validated.prompt.none;
     let info = request_info(state, caller, None).await;
     let outcome = match executor::authorize(&state.store, &flow_slug, pending.clone(), &info).await
     {
@@ -248,7 +280,12 @@ async fn sign_in_first(state: &AppState, caller: &Caller, query: &str) -> Respon
                 .filter(|(k, _)| k != "max_age"),
         )
         .finish();
-    let next = format!("/application/o/authorize/?{back}");
+    sign_in_first_to(state, caller, &format!("/application/o/authorize/?{back}")).await
+}
+
+/// Sends the browser to the brand's sign-in flow, to come back to `next` (a local
+/// path) afterwards.
+pub(crate) async fn sign_in_first_to(state: &AppState, caller: &Caller, next: &str) -> Response {
     let slug = match brand_for(state, caller.host())
         .await
         .and_then(|b| b.flow_authentication)
@@ -270,14 +307,14 @@ async fn sign_in_first(state: &AppState, caller: &Caller, query: &str) -> Respon
         .await;
     };
     let query = openidconnect::url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("next", &next)
+        .append_pair("next", next)
         .finish();
     let to = format!("/if/flow/{slug}/?{query}");
     Redirect::to(&to).into_response()
 }
 
 /// An RFC 6749 §5.2 error response.
-fn oauth_error(err: &OAuthError) -> Response {
+pub(crate) fn oauth_error(err: &OAuthError) -> Response {
     let status = match err {
         OAuthError::InvalidClient | OAuthError::InvalidToken => StatusCode::UNAUTHORIZED,
         OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -308,7 +345,7 @@ fn oauth_error(err: &OAuthError) -> Response {
     response
 }
 
-fn no_store(value: serde_json::Value) -> Response {
+pub(crate) fn no_store(value: serde_json::Value) -> Response {
     let mut response = axum::Json(value).into_response();
     response
         .headers_mut()
@@ -318,7 +355,7 @@ fn no_store(value: serde_json::Value) -> Response {
 
 /// The client's credentials: HTTP Basic (RFC 6749 §2.3.1, each part form-encoded)
 /// or `client_id` / `client_secret` in the body.
-fn client_auth(
+pub(crate) fn client_auth(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<ClientAuth, OAuthError> {
@@ -353,7 +390,7 @@ fn form_decode(text: &str) -> String {
         .unwrap_or_default()
 }
 
-fn read_form(
+pub(crate) fn read_form(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Result<HashMap<String, String>, OAuthError> {
     form.map(|Form(f)| f).map_err(|_| {

@@ -84,6 +84,7 @@ struct Extra {
     introspection_endpoint_auth_methods_supported: Vec<CoreClientAuthMethod>,
     revocation_endpoint: String,
     revocation_endpoint_auth_methods_supported: Vec<CoreClientAuthMethod>,
+    device_authorization_endpoint: String,
     /// RFC 9207: the answer to an authorization request names its issuer.
     authorization_response_iss_parameter_supported: bool,
 }
@@ -168,6 +169,7 @@ fn metadata(
         introspection_endpoint_auth_methods_supported: auth_methods.clone(),
         revocation_endpoint: endpoint("revoke/"),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),
+        device_authorization_endpoint: endpoint("device/"),
         authorization_response_iss_parameter_supported: true,
     };
     let claims = [
@@ -214,6 +216,8 @@ fn metadata(
     .set_grant_types_supported(Some(vec![
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+        CoreGrantType::DeviceCode,
     ]))
     .set_token_endpoint_auth_methods_supported(Some(auth_methods))
     .set_claims_supported(Some(

@@ -72,6 +72,7 @@ fn environment() -> &'static Environment<'static> {
             ("home.html", include_str!("../../templates/home.html")),
             ("prompt.html", include_str!("../../templates/prompt.html")),
             ("consent.html", include_str!("../../templates/consent.html")),
+            ("device.html", include_str!("../../templates/device.html")),
         ] {
             // The templates are part of the binary and checked by tests; a broken one
             // shows up as a render error, not a crash.
@@ -111,6 +112,25 @@ pub struct AppLink {
     pub url: String,
     /// Its group in the launcher.
     pub group: String,
+}
+
+/// The page where a user types a device's code (RFC 8628 §3.3); `approved` once
+/// the device is signed in.
+pub fn render_device(
+    brand: &BrandView,
+    csrf: &str,
+    code: &str,
+    error: Option<&str>,
+    approved: bool,
+) -> Result<String, minijinja::Error> {
+    environment().get_template("device.html")?.render(context! {
+        brand => brand,
+        csrf_token => csrf,
+        code => code,
+        error => error,
+        approved => approved,
+        flow_title => "Sign in a device",
+    })
 }
 
 /// The signed-in user's landing page.
