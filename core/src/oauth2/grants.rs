@@ -608,7 +608,7 @@ async fn issue(
         .set_authorized_party(Some(ClientId::new(settings.client_id.clone())));
         let token = SignedIdToken::new(
             claims,
-            key.private(),
+            key.as_ref(),
             key.algorithm(),
             Some(&AccessToken::new(access_token.clone())),
             None,

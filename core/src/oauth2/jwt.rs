@@ -26,7 +26,6 @@ pub(super) fn sign_access_token(
     jws.push('.');
     jws.push_str(&encode(&Json::Object(claims.clone()))?);
     let signature = key
-        .private()
         .sign(&algorithm, jws.as_bytes())
         .map_err(|e| OAuthError::ServerError(format!("cannot sign a token: {e}")))?;
     jws.push('.');

@@ -897,3 +897,84 @@ storage_test!(
         );
     }
 );
+
+storage_test!(a_provider_with_a_p256_key_signs_es256, |store| {
+    let (ada, session) = setup(&store).await;
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let certificate = rcgen::CertificateParams::new(Vec::<String>::new())
+        .unwrap()
+        .self_signed(&pair)
+        .unwrap();
+    let mut db = store.acquire().await.unwrap();
+    crate::storage::certificates::create(
+        &mut db,
+        crate::storage::certificates::NewCertificateKeyPair {
+            name: "es".into(),
+            managed: None,
+            certificate_pem: certificate.pem(),
+            key_pem: Some(pair.serialize_pem()),
+        },
+        t0(),
+    )
+    .await
+    .unwrap();
+    drop(db);
+    apply_text(
+        &store,
+        "es.yaml",
+        "version: 1
+entries:
+  - model: gatehouse_providers_oauth2.oauth2provider
+    identifiers: {name: RP}
+    attrs:
+      signing_key: !Find [gatehouse_crypto.certificatekeypair, [name, es]]
+",
+    )
+    .await;
+    let answer = authorize_code(
+        &store,
+        ada,
+        &session,
+        &params("rp", "https://rp.test/cb", "openid email"),
+    )
+    .await;
+    let tokens = token(
+        &store,
+        &auth("rp", RP_SECRET),
+        &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
+        BASE,
+        t0(),
+    )
+    .await
+    .unwrap();
+    let mut db = store.acquire().await.unwrap();
+    let client = find_client(&mut db, "rp").await.unwrap().unwrap();
+    let key = signing_key_of(&mut db, &client.settings)
+        .await
+        .unwrap()
+        .unwrap();
+    drop(db);
+    let id_token: CoreIdToken = tokens.id_token.as_deref().unwrap().parse().unwrap();
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new("rp".into()),
+        IssuerUrl::new("https://id.test/application/o/rp/".into()).unwrap(),
+        crate::oidc::keys::jwks(&[&key]),
+    )
+    .set_allowed_algs(vec![
+        openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    ])
+    .set_time_fn(|| chrono::DateTime::from_timestamp(t0().unix_timestamp(), 0).unwrap());
+    let claims = id_token
+        .claims(&verifier, &Nonce::new("n-1".into()))
+        .unwrap();
+    assert_eq!(claims.email().unwrap().as_str(), "ada@example.org");
+    let header: Json = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(tokens.access_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["kid"], key.kid());
+});

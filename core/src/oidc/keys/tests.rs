@@ -33,7 +33,7 @@ fn a_generated_pair_signs_and_its_jwks_verifies() {
     assert!(jwk.get("d").is_none(), "no private part in a JWKS: {jwk}");
 
     let message = b"header.payload";
-    let signature = key.private().sign(&key.algorithm(), message).unwrap();
+    let signature = key.sign(&key.algorithm(), message).unwrap();
     let public: CoreJsonWebKey = serde_json::from_value(jwk.clone()).unwrap();
     public
         .verify_signature(&key.algorithm(), message, &signature)
@@ -46,9 +46,45 @@ fn a_generated_pair_signs_and_its_jwks_verifies() {
 }
 
 #[test]
-fn what_is_not_an_rsa_key_is_refused_with_a_reason() {
-    let ec = rcgen::KeyPair::generate().unwrap().serialize_pem();
-    for pem in ["", "not a key", ec.as_str()] {
+fn a_p256_key_signs_es256_and_its_jwk_verifies() {
+    let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+        .unwrap()
+        .serialize_pem();
+    let key = SigningKey::from_pem(&pem).unwrap();
+    assert_eq!(key.algorithm(), CoreJwsSigningAlgorithm::EcdsaP256Sha256);
+    assert_eq!(key.kid().len(), 32);
+    let jwk = serde_json::to_value(key.public_jwk()).unwrap();
+    assert_eq!(jwk["kty"], "EC");
+    assert_eq!(jwk["crv"], "P-256");
+    assert!(jwk.get("d").is_none(), "{jwk}");
+    let message = b"header.payload";
+    let signature = key.sign(&key.algorithm(), message).unwrap();
+    assert_eq!(signature.len(), 64, "raw r || s");
+    let public: CoreJsonWebKey = serde_json::from_value(jwk).unwrap();
+    public
+        .verify_signature(&key.algorithm(), message, &signature)
+        .unwrap();
+    assert!(
+        public
+            .verify_signature(&key.algorithm(), b"header.other", &signature)
+            .is_err()
+    );
+    // An RSA algorithm with an EC key is refused, not silently changed.
+    assert!(
+        key.sign(&CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, message)
+            .is_err()
+    );
+}
+
+#[test]
+fn what_is_not_an_rsa_or_p256_key_is_refused_with_a_reason() {
+    let ed25519 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        .unwrap()
+        .serialize_pem();
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
+        .unwrap()
+        .serialize_pem();
+    for pem in ["", "not a key", ed25519.as_str(), p384.as_str()] {
         let err = SigningKey::from_pem(pem).unwrap_err();
         assert!(err.to_string().contains("cannot sign tokens"), "{err}");
     }
