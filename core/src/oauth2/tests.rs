@@ -978,3 +978,45 @@ entries:
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["kid"], key.kid());
 });
+
+storage_test!(
+    a_new_provider_gets_a_client_id_and_secret_that_stay,
+    |store| {
+        let text = "version: 1
+entries:
+  - model: gatehouse_providers_oauth2.oauth2provider
+    identifiers: {name: Bare}
+    attrs:
+      redirect_uris: [{url: 'https://bare.test/cb'}]
+  - model: gatehouse_providers_oauth2.oauth2provider
+    identifiers: {name: Bare public}
+    attrs:
+      client_type: public
+";
+        let settings = |store: &Store, name: &'static str| {
+            let store = store.clone();
+            async move {
+                let mut db = store.acquire().await.unwrap();
+                crate::storage::providers::find_by_name(&mut db, name)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .settings
+            }
+        };
+        apply_text(&store, "bare.yaml", text).await;
+        let first = settings(&store, "Bare").await;
+        let client_id = first["client_id"].as_str().unwrap().to_owned();
+        let secret = first["client_secret"].as_str().unwrap().to_owned();
+        assert_eq!(client_id.len(), 40);
+        assert!(secret.len() >= 80, "{secret}");
+        assert_eq!(settings(&store, "Bare public").await["client_secret"], "");
+        // Applying again (every start does) keeps them, and the client is found by its id.
+        apply_text(&store, "bare.yaml", text).await;
+        assert_eq!(settings(&store, "Bare").await, first);
+        let mut db = store.acquire().await.unwrap();
+        let client = find_client(&mut db, &client_id).await.unwrap().unwrap();
+        assert!(client.authenticates_with(Some(&secret)));
+        assert!(!client.authenticates_with(Some("guess")));
+    }
+);

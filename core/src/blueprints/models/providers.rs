@@ -82,14 +82,19 @@ pub(super) async fn create_provider(
     now: Timestamp,
 ) -> Result<String, WriteError> {
     let common: ProviderCommon = typed(&common_part::<ProviderCommon>(fields))?;
+    let kind = provider_kind(kind)?;
+    let mut settings = settings_of::<ProviderCommon>(fields);
+    if kind == ProviderKind::OAuth2 {
+        generate_credentials(&mut settings)?;
+    }
     let provider = providers::create(
         tx,
         NewProvider {
             name: common.name,
-            kind: provider_kind(kind)?,
+            kind,
             authorization_flow_id: common.authorization_flow,
             invalidation_flow_id: common.invalidation_flow,
-            settings: settings_of::<ProviderCommon>(fields),
+            settings,
         },
         now,
     )
@@ -97,6 +102,38 @@ pub(super) async fn create_provider(
     let mappings: Vec<_> = common.property_mappings.into_iter().collect();
     providers::set_property_mappings(tx, provider.id, &mappings).await?;
     Ok(provider.id.to_string())
+}
+
+/// Fills in what a new OAuth2 provider leaves out, as authentik does: a random client
+/// id, and a random secret for a confidential client (high-entropy, so it is checked
+/// with a fast hash). Later applies keep them unless the blueprint sets them.
+fn generate_credentials(settings: &mut Json) -> Result<(), WriteError> {
+    let Some(map) = settings.as_object_mut() else {
+        return Ok(());
+    };
+    let random = |field: &str| {
+        random_key().map_err(|e| {
+            WriteError::Field(FieldError {
+                path: field.to_owned(),
+                message: format!("cannot be generated: {e}"),
+            })
+        })
+    };
+    let empty = |value: Option<&Json>| value.and_then(|v| v.as_str()).is_none_or(str::is_empty);
+    if empty(map.get("client_id")) {
+        let id: String = random("client_id")?
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(40)
+            .collect();
+        map.insert("client_id".into(), id.into());
+    }
+    let public = map.get("client_type").and_then(|v| v.as_str()) == Some("public");
+    if !public && empty(map.get("client_secret")) {
+        let secret = format!("{}{}", random("client_secret")?, random("client_secret")?);
+        map.insert("client_secret".into(), secret.into());
+    }
+    Ok(())
 }
 
 pub(super) async fn update_provider(
