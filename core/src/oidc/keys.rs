@@ -5,10 +5,9 @@
 
 use openidconnect::core::{
     CoreJsonCurveType, CoreJsonWebKey, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
-    CoreRsaPrivateSigningKey,
 };
 use openidconnect::{JsonWebKeyId, PrivateSigningKey, SigningError};
-use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use sha2::{Digest, Sha256};
 
@@ -70,15 +69,19 @@ pub fn generate_rsa_pair(
 }
 
 /// A key that signs tokens: RSA (RS256, what every relying party accepts) or ECDSA
-/// P-256 (ES256, shorter tokens and faster signing), chosen by the pair's key.
+/// P-256 (ES256, shorter tokens and faster signing), chosen by the pair's key. The
+/// keys are parsed with the `rsa` and `p256` crates and sign with ring, whose RSA
+/// signature costs a fraction of the `rsa` crate's (bench/README.md, "signing").
 pub struct SigningKey {
     signer: Signer,
+    /// The public half, as published in the JWKS.
+    jwk: CoreJsonWebKey,
     kid: String,
 }
 
 enum Signer {
-    Rsa(CoreRsaPrivateSigningKey),
-    P256(p256::ecdsa::SigningKey),
+    Rsa(ring::rsa::KeyPair),
+    P256(ring::signature::EcdsaKeyPair),
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -100,29 +103,47 @@ impl SigningKey {
     /// Reads a private key: RSA (PKCS#8 `BEGIN PRIVATE KEY` or PKCS#1 `BEGIN RSA
     /// PRIVATE KEY`) or ECDSA P-256 (PKCS#8, or SEC1 `BEGIN EC PRIVATE KEY`).
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let unusable = |e: &dyn std::fmt::Display| KeyError::Unusable(e.to_string());
         if let Some(key) = p256_from_pem(pem) {
+            use p256::pkcs8::EncodePrivateKey as _;
             let point = key.verifying_key().to_sec1_point(false);
+            let kid = key_id(point.as_bytes());
+            let jwk = CoreJsonWebKey::new_ec(
+                point.x().map(|x| x.to_vec()).unwrap_or_default(),
+                point.y().map(|y| y.to_vec()).unwrap_or_default(),
+                CoreJsonCurveType::P256,
+                Some(JsonWebKeyId::new(kid.clone())),
+            );
+            let der = key.to_pkcs8_der().map_err(|e| unusable(&e))?;
+            let pair = ring::signature::EcdsaKeyPair::from_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                der.as_bytes(),
+                &ring::rand::SystemRandom::new(),
+            )
+            .map_err(|e| unusable(&e))?;
             return Ok(Self {
-                kid: key_id(point.as_bytes()),
-                signer: Signer::P256(key),
+                signer: Signer::P256(pair),
+                jwk,
+                kid,
             });
         }
-        let unusable = |e: &dyn std::fmt::Display| KeyError::Unusable(e.to_string());
         let key = match rsa::RsaPrivateKey::from_pkcs8_pem(pem) {
             Ok(key) => key,
             Err(_) => rsa::pkcs1::DecodeRsaPrivateKey::from_pkcs1_pem(pem)
                 .map_err(|_| KeyError::Unusable("not an RSA or P-256 private key in PEM".into()))?,
         };
-        let public = key
-            .to_public_key()
-            .to_pkcs1_der()
-            .map_err(|e| unusable(&e))?;
-        let kid = key_id(public.as_bytes());
-        let pkcs1 = key.to_pkcs1_pem(LineEnding::LF).map_err(|e| unusable(&e))?;
-        let key = CoreRsaPrivateSigningKey::from_pem(&pkcs1, Some(JsonWebKeyId::new(kid.clone())))
-            .map_err(|e| unusable(&e))?;
+        let public = key.to_public_key();
+        let kid = key_id(public.to_pkcs1_der().map_err(|e| unusable(&e))?.as_bytes());
+        let jwk = CoreJsonWebKey::new_rsa(
+            rsa::traits::PublicKeyParts::n(&public).to_bytes_be(),
+            rsa::traits::PublicKeyParts::e(&public).to_bytes_be(),
+            Some(JsonWebKeyId::new(kid.clone())),
+        );
+        let der = key.to_pkcs8_der().map_err(|e| unusable(&e))?;
+        let pair = ring::rsa::KeyPair::from_pkcs8(der.as_bytes()).map_err(|e| unusable(&e))?;
         Ok(Self {
-            signer: Signer::Rsa(key),
+            signer: Signer::Rsa(pair),
+            jwk,
             kid,
         })
     }
@@ -142,7 +163,7 @@ impl SigningKey {
 
     /// The public half, as a JWK.
     pub fn public_jwk(&self) -> CoreJsonWebKey {
-        self.as_verification_key()
+        self.jwk.clone()
     }
 }
 
@@ -166,31 +187,32 @@ impl PrivateSigningKey for SigningKey {
         algorithm: &CoreJwsSigningAlgorithm,
         message: &[u8],
     ) -> Result<Vec<u8>, SigningError> {
+        if *algorithm != self.algorithm() {
+            return Err(SigningError::UnsupportedAlg(format!("{algorithm:?}")));
+        }
+        let rng = ring::rand::SystemRandom::new();
         match &self.signer {
-            Signer::Rsa(key) => key.sign(algorithm, message),
-            Signer::P256(key) if *algorithm == CoreJwsSigningAlgorithm::EcdsaP256Sha256 => {
-                use p256::ecdsa::signature::Signer as _;
-                // JWS (RFC 7518 §3.4) wants the raw 64-byte r || s, not DER.
-                let signature: p256::ecdsa::Signature = key.sign(message);
-                Ok(signature.to_bytes().to_vec())
+            Signer::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    message,
+                    &mut signature,
+                )
+                .map_err(|_| SigningError::CryptoError)?;
+                Ok(signature)
             }
-            Signer::P256(_) => Err(SigningError::UnsupportedAlg(format!("{algorithm:?}"))),
+            // The FIXED encoding is JWS's raw 64-byte r || s (RFC 7518 §3.4), not DER.
+            Signer::P256(pair) => pair
+                .sign(&rng, message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| SigningError::CryptoError),
         }
     }
 
     fn as_verification_key(&self) -> CoreJsonWebKey {
-        match &self.signer {
-            Signer::Rsa(key) => key.as_verification_key(),
-            Signer::P256(key) => {
-                let point = key.verifying_key().to_sec1_point(false);
-                CoreJsonWebKey::new_ec(
-                    point.x().map(|x| x.to_vec()).unwrap_or_default(),
-                    point.y().map(|y| y.to_vec()).unwrap_or_default(),
-                    CoreJsonCurveType::P256,
-                    Some(JsonWebKeyId::new(self.kid.clone())),
-                )
-            }
-        }
+        self.jwk.clone()
     }
 }
 

@@ -1,6 +1,7 @@
 use openidconnect::JsonWebKey;
 
 use super::*;
+use rsa::pkcs1::EncodeRsaPrivateKey;
 
 fn now() -> time::OffsetDateTime {
     time::macros::datetime!(2026-11-29 12:00 UTC)
