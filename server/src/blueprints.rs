@@ -39,7 +39,8 @@ pub struct Source {
     pub text: String,
 }
 
-/// The shipped defaults overlaid by the folder's `*.yaml`/`*.yml` files, by key.
+/// The shipped defaults overlaid by the folder's `*.yaml`/`*.yml` files: the
+/// defaults' keys first, then the folder's others, each group by key.
 /// Hidden files and folders (`.git`, Kubernetes' `..data`) are skipped. A missing
 /// folder means only the shipped defaults. A file or folder that cannot be read is
 /// logged and left out; the others still apply.
@@ -83,7 +84,13 @@ pub fn discover(dir: &Path) -> Vec<Source> {
             );
         }
     }
-    sources.into_values().collect()
+    // The shipped defaults first: the folder's own files may `!Find` what they make
+    // (flows, scope mappings), and would otherwise be refused on the first pass.
+    let (mut ordered, rest): (Vec<Source>, Vec<Source>) = sources
+        .into_values()
+        .partition(|s| SHIPPED.iter().any(|(key, _)| *key == s.key));
+    ordered.extend(rest);
+    ordered
 }
 
 /// How deep sub-folders are followed: deep enough for any layout, and a symlink loop
@@ -388,4 +395,32 @@ fn watch(
         return None;
     }
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_defaults_come_before_the_folders_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.yaml"), "version: 1\n").unwrap();
+        std::fs::create_dir(dir.path().join("default")).unwrap();
+        // Overriding a default keeps the default's place.
+        std::fs::write(
+            dir.path().join("default/20-default-brand.yaml"),
+            "version: 1\n",
+        )
+        .unwrap();
+        let keys: Vec<String> = discover(dir.path()).into_iter().map(|s| s.key).collect();
+        let shipped: Vec<&str> = SHIPPED.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys.len(), shipped.len() + 1, "{keys:?}");
+        assert_eq!(&keys[..shipped.len()], shipped.as_slice());
+        assert_eq!(keys.last().map(String::as_str), Some("app.yaml"));
+        let brand = discover(dir.path())
+            .into_iter()
+            .find(|s| s.key == "default/20-default-brand.yaml")
+            .unwrap();
+        assert_eq!(brand.text, "version: 1\n");
+    }
 }
