@@ -34,6 +34,54 @@ pub use grants::{
     userinfo,
 };
 
+/// What OAuth2 requests keep in memory between them, for one store: clients by id
+/// (every token, introspection and revocation request authenticates one) and tokens
+/// in force by hash (every introspection and userinfo request looks one up).
+///
+/// Entries live a few seconds, which bounds how stale they can be after a change this
+/// process did not make (another replica's revocation, a user deactivated); what this
+/// process revokes or rotates is forgotten at once.
+#[derive(Debug, Clone)]
+pub struct Caches {
+    clients: moka::sync::Cache<String, Arc<Client>>,
+    tokens: moka::sync::Cache<String, Arc<CachedToken>>,
+}
+
+/// A token in force with what introspection says about its user.
+#[derive(Debug, Clone)]
+pub(crate) struct CachedToken {
+    pub token: crate::storage::oauth2::Token,
+    pub uid: String,
+    pub username: String,
+    pub email: String,
+}
+
+/// How long a cached client or token may go unchecked.
+const CLIENT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            clients: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CLIENT_TTL)
+                .build(),
+            tokens: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(TOKEN_TTL)
+                .build(),
+        }
+    }
+}
+
+impl Caches {
+    /// Forgets every cached token: one was revoked or rotated.
+    pub fn forget_tokens(&self) {
+        self.tokens.invalidate_all();
+    }
+}
+
 /// A relying party: an OAuth2 provider with the application it backs.
 #[derive(Debug, Clone)]
 pub struct Client {

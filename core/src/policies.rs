@@ -52,14 +52,17 @@ pub struct Who {
 
 /// Reads `user` (with its groups, inherited ones too) for a check; nobody when `None`
 /// or unknown.
-pub async fn who(tx: &mut Tx, user: Option<UserId>) -> Result<Who, StorageError> {
+pub async fn who(
+    db: &mut impl crate::storage::Db,
+    user: Option<UserId>,
+) -> Result<Who, StorageError> {
     let Some(id) = user else {
         return Ok(Who::default());
     };
-    let Some(row) = users::get(tx, id).await? else {
+    let Some(row) = users::get(db, id).await? else {
         return Ok(Who::default());
     };
-    let groups = groups::groups_of_user_with_ancestors(tx, id).await?;
+    let groups = groups::groups_of_user_with_ancestors(db, id).await?;
     let superuser = groups.iter().any(|g| g.is_superuser);
     let user = UserInput {
         uid: row.id.to_string(),

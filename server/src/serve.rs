@@ -96,6 +96,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         store: store.clone(),
         settings: Arc::new(settings),
         secret_key,
+        oauth2: gatehouse_core::oauth2::Caches::default(),
     };
     let app = crate::http::app(state);
     let handle_for_upkeep = handle.clone();

@@ -14,4 +14,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The root secret: configured, or generated once into the data dir.
     pub secret_key: Secret,
+    /// OAuth2 clients and tokens kept between requests (see its docs for how stale
+    /// they may get).
+    pub oauth2: gatehouse_core::oauth2::Caches,
 }

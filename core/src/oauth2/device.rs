@@ -88,13 +88,14 @@ pub fn normalize_user_code(typed: &str) -> Option<String> {
 /// RFC 8628 §3.1: starts a device authorization for the client `auth`.
 pub async fn device_authorize(
     store: &Store,
+    caches: &super::Caches,
     auth: &ClientAuth,
     scope: Option<&str>,
     base_url: &str,
     now: Timestamp,
 ) -> Result<DeviceAuthorization, OAuthError> {
     let mut tx = store.begin().await?;
-    let client = authenticate(&mut tx, auth).await?;
+    let client = authenticate(&mut tx, caches, auth).await?;
     let requested = split_scopes(scope.unwrap_or_default());
     let scopes = claims::granted_scopes(&mut tx, client.provider.id, &requested).await?;
     let device_code =

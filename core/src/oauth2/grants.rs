@@ -15,14 +15,17 @@ use serde_json::{Map, Value as Json, json};
 
 use super::authorize::pkce_matches;
 use super::claims::{self, OFFLINE_ACCESS, OPENID};
-use super::{Client, OAuthError, client_of, find_client, signing_key_of, split_scopes};
+use super::{
+    CachedToken, Caches, Client, OAuthError, client_of, find_client, signing_key_of, split_scopes,
+};
 use crate::Timestamp;
 use crate::expr::RequestInput;
-use crate::ids::{GrantId, OAuth2TokenId, SessionId, UserId};
+use crate::ids::{DeviceCodeId, GrantId, OAuth2CodeId, OAuth2TokenId, SessionId, UserId};
 use crate::policies::{Who, who};
 use crate::secrets::{hash_key, random_key};
-use crate::storage::oauth2::{self, NewToken, Token, TokenKind};
+use crate::storage::oauth2::{self, NewToken, TokenKind};
 use crate::storage::{Db, Store, Tx, providers, users};
+use std::sync::Arc;
 
 /// The body of a token request.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,24 +90,36 @@ type SignedIdToken =
 /// The client `auth` names, if it proves who it is.
 pub(super) async fn authenticate(
     db: &mut impl Db,
+    caches: &Caches,
     auth: &ClientAuth,
-) -> Result<Client, OAuthError> {
+) -> Result<Arc<Client>, OAuthError> {
     let client_id = auth.client_id.as_deref().unwrap_or_default();
     if client_id.is_empty() {
         return Err(OAuthError::InvalidClient);
     }
-    match find_client(db, client_id).await? {
+    let client = match caches.clients.get(client_id) {
+        Some(client) => Some(client),
+        None => match find_client(db, client_id).await? {
+            Some(client) => {
+                let client = Arc::new(client);
+                caches.clients.insert(client_id.to_owned(), client.clone());
+                Some(client)
+            }
+            None => None,
+        },
+    };
+    match client {
         Some(client) if client.authenticates_with(auth.client_secret.as_deref()) => Ok(client),
         _ => Err(OAuthError::InvalidClient),
     }
 }
 
-/// How a grant failed: refused, or refused after showing that a secret leaked, in
-/// which case every token of the grant is revoked too.
+/// How a grant failed: refused; refused after recording a device's poll; or refused
+/// after showing that a secret leaked, in which case every token of the grant is
+/// revoked too.
 enum Failure {
     Refuse(OAuthError),
-    /// Refused, keeping what the request wrote (a device's poll).
-    Commit(OAuthError),
+    Poll(DeviceCodeId, OAuthError),
     RevokeGrant(GrantId, OAuthError),
 }
 
@@ -120,55 +135,121 @@ impl From<crate::storage::StorageError> for Failure {
     }
 }
 
+/// What a grant uses up when its tokens are stored. It is marked used in the same
+/// transaction that stores the tokens; losing that race to another request is a
+/// replay.
+enum Claim {
+    Code(OAuth2CodeId),
+    Refresh(OAuth2TokenId),
+    Device(DeviceCodeId),
+}
+
+/// Tokens checked and signed on a read connection, waiting for the short write that
+/// makes them valid: the signatures (most of the cost) stay outside the write lock.
+struct Prepared {
+    claim: Claim,
+    grant: GrantId,
+    response: TokenResponse,
+    records: Vec<NewToken>,
+}
+
 /// Answers a token request (`request` is the HTTP request as policies see it, with its
 /// time); `base_url` is where the server is reached.
 pub async fn token(
     store: &Store,
+    caches: &Caches,
     auth: &ClientAuth,
     params: &TokenParams,
     request: &RequestInput,
     base_url: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let now = request.time;
-    let client = {
-        let mut db = store.acquire().await?;
-        authenticate(&mut db, auth).await?
-    };
-    let mut tx = store.begin().await?;
-    let result = match params.grant_type.as_deref() {
-        Some("authorization_code") => code_grant(&mut tx, &client, params, base_url, now).await,
-        Some("refresh_token") => refresh_grant(&mut tx, &client, params, base_url, now).await,
+    let mut db = store.acquire().await?;
+    let client = authenticate(&mut db, caches, auth).await?;
+    let prepared = match params.grant_type.as_deref() {
+        Some("authorization_code") => code_grant(&mut db, &client, params, base_url, now).await,
+        Some("refresh_token") => refresh_grant(&mut db, &client, params, base_url, now).await,
         Some(super::device::DEVICE_CODE_GRANT) => {
-            device_code_grant(&mut tx, &client, params, base_url, now).await
+            device_code_grant(&mut db, &client, params, base_url, now).await
         }
         Some("client_credentials") => {
-            client_credentials_grant(&mut tx, &client, params, request, base_url).await
+            drop(db);
+            return client_credentials_grant(store, &client, params, request, base_url).await;
         }
         Some(_) => Err(OAuthError::UnsupportedGrantType.into()),
         None => Err(OAuthError::InvalidRequest("grant_type is missing.".into()).into()),
     };
-    match result {
-        Ok(response) => {
+    drop(db);
+    let failure = match prepared {
+        Ok(prepared) => match store_prepared(store, caches, prepared, now).await? {
+            Ok(response) => return Ok(response),
+            Err(failure) => failure,
+        },
+        Err(failure) => failure,
+    };
+    match failure {
+        Failure::Refuse(err) => Err(err),
+        Failure::Poll(device, err) => {
+            let mut tx = store.begin().await?;
+            oauth2::poll_device_code(&mut tx, device, now).await?;
             tx.commit().await?;
-            Ok(response)
-        }
-        Err(Failure::Refuse(err)) => {
-            tx.rollback().await?;
             Err(err)
         }
-        Err(Failure::Commit(err)) => {
-            tx.commit().await?;
-            Err(err)
-        }
-        Err(Failure::RevokeGrant(grant, err)) => {
-            tx.rollback().await?;
+        Failure::RevokeGrant(grant, err) => {
             let mut tx = store.begin().await?;
             let revoked = oauth2::revoke_grant(&mut tx, grant, now).await?;
             tx.commit().await?;
+            caches.forget_tokens();
             tracing::warn!(client = %client.settings.client_id, revoked, "{err}");
             Err(err)
         }
     }
+}
+
+/// Uses up what `prepared` claims and stores its tokens, in one transaction.
+async fn store_prepared(
+    store: &Store,
+    caches: &Caches,
+    prepared: Prepared,
+    now: Timestamp,
+) -> Result<Result<TokenResponse, Failure>, OAuthError> {
+    let mut tx = store.begin().await?;
+    let claimed = match prepared.claim {
+        Claim::Code(id) => oauth2::use_code(&mut tx, id, now).await?,
+        Claim::Refresh(id) => oauth2::use_token(&mut tx, id, now).await?,
+        Claim::Device(id) => oauth2::use_device_code(&mut tx, id, now).await?,
+    };
+    if !claimed {
+        tx.rollback().await?;
+        return Ok(Err(match prepared.claim {
+            Claim::Device(_) => Failure::Refuse(OAuthError::InvalidGrant(
+                "The device code was used already.".into(),
+            )),
+            Claim::Code(_) => Failure::RevokeGrant(prepared.grant, code_replayed()),
+            Claim::Refresh(_) => Failure::RevokeGrant(prepared.grant, refresh_reused()),
+        }));
+    }
+    for record in prepared.records {
+        oauth2::create_token(&mut tx, record, now).await?;
+    }
+    tx.commit().await?;
+    if matches!(prepared.claim, Claim::Refresh(_)) {
+        // The old refresh token is no longer in force.
+        caches.forget_tokens();
+    }
+    Ok(Ok(prepared.response))
+}
+
+fn code_replayed() -> OAuthError {
+    OAuthError::InvalidGrant(
+        "The code was used before; the tokens issued from it are revoked.".into(),
+    )
+}
+
+fn refresh_reused() -> OAuthError {
+    OAuthError::InvalidGrant(
+        "The refresh token was used before; every token of its grant is revoked.".into(),
+    )
 }
 
 fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthError> {
@@ -179,28 +260,23 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthE
 }
 
 async fn code_grant(
-    tx: &mut Tx,
+    db: &mut impl Db,
     client: &Client,
     params: &TokenParams,
     base_url: &str,
     now: Timestamp,
-) -> Result<TokenResponse, Failure> {
+) -> Result<Prepared, Failure> {
     let invalid = |m: &str| Failure::Refuse(OAuthError::InvalidGrant(m.to_owned()));
     let presented = required(&params.code, "code")?;
-    let Some(code) = oauth2::find_code(tx, &hash_key(presented)).await? else {
+    let Some(code) = oauth2::find_code(db, &hash_key(presented)).await? else {
         return Err(invalid("The code is not valid."));
     };
     if code.provider_id != client.provider.id {
         return Err(invalid("The code was issued to another client."));
     }
     let grant = GrantId(code.id.0);
-    if code.used_at.is_some() || !oauth2::use_code(tx, code.id, now).await? {
-        return Err(Failure::RevokeGrant(
-            grant,
-            OAuthError::InvalidGrant(
-                "The code was used before; the tokens issued from it are revoked.".into(),
-            ),
-        ));
+    if code.used_at.is_some() {
+        return Err(Failure::RevokeGrant(grant, code_replayed()));
     }
     if code.expires_at <= now {
         return Err(invalid("The code has expired."));
@@ -221,9 +297,9 @@ async fn code_grant(
         }
         (None, None) => {}
     }
-    let user = active_user(tx, code.user_id).await?;
-    let response = issue(
-        tx,
+    let user = active_user(db, code.user_id).await?;
+    let (response, records) = issue(
+        db,
         Issue {
             client,
             who: &user,
@@ -239,11 +315,16 @@ async fn code_grant(
         now,
     )
     .await?;
-    Ok(response)
+    Ok(Prepared {
+        claim: Claim::Code(code.id),
+        grant,
+        response,
+        records,
+    })
 }
 
-async fn active_user(tx: &mut Tx, user: UserId) -> Result<Who, Failure> {
-    let found = who(tx, Some(user)).await?;
+async fn active_user(db: &mut impl Db, user: UserId) -> Result<Who, Failure> {
+    let found = who(db, Some(user)).await?;
     match &found.user {
         Some(u) if u.is_active => Ok(found),
         _ => Err(Failure::Refuse(OAuthError::InvalidGrant(
@@ -253,15 +334,15 @@ async fn active_user(tx: &mut Tx, user: UserId) -> Result<Who, Failure> {
 }
 
 async fn refresh_grant(
-    tx: &mut Tx,
+    db: &mut impl Db,
     client: &Client,
     params: &TokenParams,
     base_url: &str,
     now: Timestamp,
-) -> Result<TokenResponse, Failure> {
+) -> Result<Prepared, Failure> {
     let invalid = |m: &str| Failure::Refuse(OAuthError::InvalidGrant(m.to_owned()));
     let presented = required(&params.refresh_token, "refresh_token")?;
-    let Some(old) = oauth2::find_token(tx, &hash_key(presented)).await? else {
+    let Some(old) = oauth2::find_token(db, &hash_key(presented)).await? else {
         return Err(invalid("The refresh token is not valid."));
     };
     if old.kind != TokenKind::Refresh || old.provider_id != client.provider.id {
@@ -270,14 +351,9 @@ async fn refresh_grant(
     if old.revoked_at.is_some() {
         return Err(invalid("The refresh token was revoked."));
     }
-    if old.used_at.is_some() || !oauth2::use_token(tx, old.id, now).await? {
+    if old.used_at.is_some() {
         // A rotated token came back: someone holds a copy. End the whole grant.
-        return Err(Failure::RevokeGrant(
-            old.grant_id,
-            OAuthError::InvalidGrant(
-                "The refresh token was used before; every token of its grant is revoked.".into(),
-            ),
-        ));
+        return Err(Failure::RevokeGrant(old.grant_id, refresh_reused()));
     }
     if old.expires_at <= now {
         return Err(invalid("The refresh token has expired."));
@@ -298,9 +374,9 @@ async fn refresh_grant(
     let Some(user_id) = old.user_id else {
         return Err(invalid("The refresh token has no user."));
     };
-    let user = active_user(tx, user_id).await?;
-    let response = issue(
-        tx,
+    let user = active_user(db, user_id).await?;
+    let (response, records) = issue(
+        db,
         Issue {
             client,
             who: &user,
@@ -317,20 +393,25 @@ async fn refresh_grant(
         now,
     )
     .await?;
-    Ok(response)
+    Ok(Prepared {
+        claim: Claim::Refresh(old.id),
+        grant: old.grant_id,
+        response,
+        records,
+    })
 }
 
 /// RFC 8628 §3.4–3.5: a device polls until its user approved, then gets its tokens
 /// once.
 async fn device_code_grant(
-    tx: &mut Tx,
+    db: &mut impl Db,
     client: &Client,
     params: &TokenParams,
     base_url: &str,
     now: Timestamp,
-) -> Result<TokenResponse, Failure> {
+) -> Result<Prepared, Failure> {
     let presented = required(&params.device_code, "device_code")?;
-    let Some(device) = oauth2::find_device_code(tx, &hash_key(presented)).await? else {
+    let Some(device) = oauth2::find_device_code(db, &hash_key(presented)).await? else {
         return Err(OAuthError::InvalidGrant("The device code is not valid.".into()).into());
     };
     if device.provider_id != client.provider.id {
@@ -348,28 +429,27 @@ async fn device_code_grant(
         );
     }
     let (Some(user_id), Some(_)) = (device.user_id, device.approved_at) else {
-        // Polls are recorded even though the answer is an error: commit them.
         let too_soon = device
             .last_polled_at
             .is_some_and(|at| now < at + time::Duration::seconds(super::device::POLL_INTERVAL));
-        oauth2::poll_device_code(tx, device.id, now).await?;
-        return Err(Failure::Commit(if too_soon {
-            OAuthError::SlowDown
-        } else {
-            OAuthError::AuthorizationPending
-        }));
+        return Err(Failure::Poll(
+            device.id,
+            if too_soon {
+                OAuthError::SlowDown
+            } else {
+                OAuthError::AuthorizationPending
+            },
+        ));
     };
-    if !oauth2::use_device_code(tx, device.id, now).await? {
-        return Err(OAuthError::InvalidGrant("The device code was used already.".into()).into());
-    }
-    let user = active_user(tx, user_id).await?;
-    let response = issue(
-        tx,
+    let user = active_user(db, user_id).await?;
+    let grant = GrantId(device.id.0);
+    let (response, records) = issue(
+        db,
         Issue {
             client,
             who: &user,
             user_id,
-            grant: GrantId(device.id.0),
+            grant,
             scopes: split_scopes(&device.scope),
             nonce: None,
             auth_time: device.auth_time,
@@ -380,7 +460,12 @@ async fn device_code_grant(
         now,
     )
     .await?;
-    Ok(response)
+    Ok(Prepared {
+        claim: Claim::Device(device.id),
+        grant,
+        response,
+        records,
+    })
 }
 
 /// The username of the service account a client's `client_credentials` tokens act
@@ -393,17 +478,40 @@ pub fn service_account_name(client_id: &str) -> String {
 /// its service account (made on first use), which the application's policy bindings
 /// must let in like any user. No refresh token and no ID token: nobody signed in.
 async fn client_credentials_grant(
+    store: &Store,
+    client: &Client,
+    params: &TokenParams,
+    request: &RequestInput,
+    base_url: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let mut tx = store.begin().await?;
+    let issued = client_credentials_in(&mut tx, client, params, request, base_url).await;
+    match issued {
+        Ok(response) => {
+            tx.commit().await?;
+            Ok(response)
+        }
+        Err(err) => {
+            tx.rollback().await?;
+            Err(err)
+        }
+    }
+}
+
+/// The work of a client_credentials grant, in one write transaction (it may make the
+/// service account; the grant is rare next to code exchanges and refreshes).
+async fn client_credentials_in(
     tx: &mut Tx,
     client: &Client,
     params: &TokenParams,
     request: &RequestInput,
     base_url: &str,
-) -> Result<TokenResponse, Failure> {
+) -> Result<TokenResponse, OAuthError> {
     let now = request.time;
     if client.settings.client_type != ClientType::Confidential {
-        return Err(Failure::Refuse(OAuthError::UnauthorizedClient(
+        return Err(OAuthError::UnauthorizedClient(
             "Only a confidential client may use client_credentials.".into(),
-        )));
+        ));
     }
     let name = service_account_name(&client.settings.client_id);
     let account = match users::find_by_username(tx, &name).await? {
@@ -418,18 +526,18 @@ async fn client_credentials_grant(
     };
     let account_who = who(tx, Some(account.id)).await?;
     if !account.is_active {
-        return Err(Failure::Refuse(OAuthError::InvalidGrant(
+        return Err(OAuthError::InvalidGrant(
             "The client's service account is deactivated.".into(),
-        )));
+        ));
     }
     if let Some(application) = &client.application {
         let window = time::Duration::minutes(5);
         let decision =
             crate::access::may_open(tx, application, account.id, request, window).await?;
         if !decision.passing {
-            return Err(Failure::Refuse(OAuthError::InvalidGrant(
+            return Err(OAuthError::InvalidGrant(
                 "The application's policies do not let this client in.".into(),
-            )));
+            ));
         }
     }
     let requested = split_scopes(params.scope.as_deref().unwrap_or_default());
@@ -438,8 +546,8 @@ async fn client_credentials_grant(
         .into_iter()
         .filter(|s| s != OFFLINE_ACCESS && s != OPENID)
         .collect();
-    let mut response = issue(
-        tx,
+    let (mut response, records) = issue(
+        &mut *tx,
         Issue {
             client,
             who: &account_who,
@@ -455,6 +563,9 @@ async fn client_credentials_grant(
         now,
     )
     .await?;
+    for record in records.into_iter().filter(|r| r.kind == TokenKind::Access) {
+        oauth2::create_token(tx, record, now).await?;
+    }
     response.refresh_token = None;
     Ok(response)
 }
@@ -480,17 +591,17 @@ fn lifetime(delta: &gatehouse_config::objects::TimeDelta) -> time::Duration {
     time::Duration::try_from(delta.duration()).unwrap_or(time::Duration::MINUTE)
 }
 
-/// Issues an access token, a refresh token with `offline_access`, and an ID token
-/// with `openid`.
+/// Signs an access token, a refresh token with `offline_access`, and an ID token with
+/// `openid`; returns them with the records that make them valid once stored.
 async fn issue(
-    tx: &mut Tx,
+    db: &mut impl Db,
     issue: Issue<'_>,
     base_url: &str,
     now: Timestamp,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<(TokenResponse, Vec<NewToken>), OAuthError> {
     let client = issue.client;
     let settings = &client.settings;
-    let Some(key) = signing_key_of(tx, settings).await? else {
+    let Some(key) = signing_key_of(db, settings).await? else {
         return Err(OAuthError::ServerError(
             "The provider has no usable signing key.".into(),
         ));
@@ -507,7 +618,7 @@ async fn issue(
         &user.email,
     );
     let scope_claims = claims::scope_claims(
-        tx,
+        db,
         client.provider.id,
         &issue.scopes,
         issue.who,
@@ -550,27 +661,22 @@ async fn issue(
         auth_methods: issue.auth_methods.clone(),
         expires_at,
     };
-    oauth2::create_token(
-        tx,
-        record(TokenKind::Access, jti, hash_key(&access_token), expires_at),
-        now,
-    )
-    .await?;
+    let mut records = vec![record(
+        TokenKind::Access,
+        jti,
+        hash_key(&access_token),
+        expires_at,
+    )];
     let refresh_token = if issue.scopes.iter().any(|s| s == OFFLINE_ACCESS) {
         let secret =
             random_key().map_err(|e| OAuthError::ServerError(format!("no randomness: {e}")))?;
         let until = now + lifetime(&settings.refresh_token_validity);
-        oauth2::create_token(
-            tx,
-            record(
-                TokenKind::Refresh,
-                OAuth2TokenId::new(),
-                hash_key(&secret),
-                until,
-            ),
-            now,
-        )
-        .await?;
+        records.push(record(
+            TokenKind::Refresh,
+            OAuth2TokenId::new(),
+            hash_key(&secret),
+            until,
+        ));
         Some(secret)
     } else {
         None
@@ -618,51 +724,78 @@ async fn issue(
     } else {
         None
     };
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: access_lifetime.whole_seconds(),
         refresh_token,
         id_token,
         scope,
-    })
+    };
+    Ok((response, records))
 }
 
-/// The access token `presented`, if it is in force.
-async fn active_access_token(
+/// The token `presented` with its user, if it is in force at `now`: from the cache,
+/// or from the store (and then cached).
+async fn token_in_force(
     db: &mut impl Db,
+    caches: &Caches,
     presented: &str,
     now: Timestamp,
-) -> Result<Option<Token>, OAuthError> {
-    Ok(oauth2::find_token(db, &hash_key(presented))
-        .await?
-        .filter(|t| t.kind == TokenKind::Access && t.is_active(now)))
+) -> Result<Option<Arc<CachedToken>>, OAuthError> {
+    let hash = hash_key(presented);
+    if let Some(found) = caches.tokens.get(&hash) {
+        return Ok(found.token.is_active(now).then_some(found));
+    }
+    let Some(token) = oauth2::find_token(db, &hash).await? else {
+        return Ok(None);
+    };
+    if !token.is_active(now) {
+        return Ok(None);
+    }
+    let user = match token.user_id {
+        Some(id) => users::get(db, id).await?,
+        None => None,
+    };
+    let Some(user) = user.filter(|u| u.is_active) else {
+        return Ok(None);
+    };
+    let found = Arc::new(CachedToken {
+        token,
+        uid: user.id.to_string(),
+        username: user.username,
+        email: user.email,
+    });
+    caches.tokens.insert(hash, found.clone());
+    Ok(Some(found))
 }
 
 /// The claims userinfo returns for the access token `presented`: `sub` and the
 /// claims of its scopes.
 pub async fn userinfo(
     store: &Store,
+    caches: &Caches,
     presented: &str,
     now: Timestamp,
 ) -> Result<Map<String, Json>, OAuthError> {
-    let mut tx = store.begin().await?;
-    let token = active_access_token(&mut tx, presented, now)
+    let mut db = store.acquire().await?;
+    let token = token_in_force(&mut db, caches, presented, now)
         .await?
+        .filter(|t| t.token.kind == TokenKind::Access)
         .ok_or(OAuthError::InvalidToken)?;
-    let found = who(&mut tx, token.user_id).await?;
-    let Some(user) = found.user.as_ref().filter(|u| u.is_active) else {
+    let found = who(&mut db, token.token.user_id).await?;
+    if !found.user.as_ref().is_some_and(|u| u.is_active) {
+        return Err(OAuthError::InvalidToken);
+    }
+    let Some(provider) = providers::get(&mut db, token.token.provider_id).await? else {
         return Err(OAuthError::InvalidToken);
     };
-    let Some(provider) = providers::get(&mut tx, token.provider_id).await? else {
+    let Some(client) = client_of(&mut db, provider).await? else {
         return Err(OAuthError::InvalidToken);
     };
-    let Some(client) = client_of(&mut tx, provider).await? else {
-        return Err(OAuthError::InvalidToken);
-    };
-    let scopes = split_scopes(&token.scope);
+    let scopes = split_scopes(&token.token.scope);
     let mut claims = claims::scope_claims(
-        &mut tx,
+        &mut db,
         client.provider.id,
         &scopes,
         &found,
@@ -674,52 +807,43 @@ pub async fn userinfo(
         json!(claims::subject(
             &client.settings,
             client.provider.id,
-            &user.uid,
-            &user.username,
-            &user.email
+            &token.uid,
+            &token.username,
+            &token.email
         )),
     );
-    tx.commit().await?;
     Ok(claims)
 }
 
 /// RFC 7662: what the client `auth` may learn about `presented`. A token that is
-/// unknown, not in force or another client's is just `{"active": false}`.
+/// unknown, not in force or another client's is just `{"active": false}` (§2.2).
 pub async fn introspect(
     store: &Store,
+    caches: &Caches,
     auth: &ClientAuth,
     presented: &str,
     base_url: &str,
     now: Timestamp,
 ) -> Result<Json, OAuthError> {
     let mut db = store.acquire().await?;
-    let client = authenticate(&mut db, auth).await?;
-    let inactive = json!({"active": false});
-    let Some(token) = oauth2::find_token(&mut db, &hash_key(presented)).await? else {
-        return Ok(inactive);
+    let client = authenticate(&mut db, caches, auth).await?;
+    let found = token_in_force(&mut db, caches, presented, now).await?;
+    let Some(found) = found.filter(|t| t.token.provider_id == client.provider.id) else {
+        return Ok(json!({"active": false}));
     };
-    if token.provider_id != client.provider.id || !token.is_active(now) {
-        return Ok(inactive);
-    }
-    let user = match token.user_id {
-        Some(id) => users::get(&mut db, id).await?,
-        None => None,
-    };
-    let Some(user) = user.filter(|u| u.is_active) else {
-        return Ok(inactive);
-    };
+    let token = &found.token;
     let sub = claims::subject(
         &client.settings,
         client.provider.id,
-        &user.id.to_string(),
-        &user.username,
-        &user.email,
+        &found.uid,
+        &found.username,
+        &found.email,
     );
     Ok(json!({
         "active": true,
         "scope": token.scope,
         "client_id": client.settings.client_id,
-        "username": user.username,
+        "username": found.username,
         "token_type": if token.kind == TokenKind::Access { "Bearer" } else { "refresh_token" },
         "exp": token.expires_at.unix_timestamp(),
         "iat": token.created_at.unix_timestamp(),
@@ -731,16 +855,17 @@ pub async fn introspect(
 }
 
 /// RFC 7009: revokes `presented` if it is the client's; a refresh token takes the
-/// access tokens of its grant with it. Unknown tokens are not an error.
+/// access tokens of its grant with it. Unknown tokens are not an error (§2.2).
 pub async fn revoke(
     store: &Store,
+    caches: &Caches,
     auth: &ClientAuth,
     presented: &str,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
     let client = {
         let mut db = store.acquire().await?;
-        authenticate(&mut db, auth).await?
+        authenticate(&mut db, caches, auth).await?
     };
     let mut tx = store.begin().await?;
     if let Some(token) = oauth2::find_token(&mut tx, &hash_key(presented)).await?
@@ -756,5 +881,6 @@ pub async fn revoke(
         }
     }
     tx.commit().await?;
+    caches.forget_tokens();
     Ok(())
 }

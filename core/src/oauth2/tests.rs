@@ -255,6 +255,7 @@ const RP_SECRET: &str = "rp-secret-rp-secret-rp-secret";
 /// The token endpoint for a request at `now` (policies see a bare request).
 async fn token(
     store: &Store,
+    caches: &Caches,
     auth: &ClientAuth,
     params: &TokenParams,
     base_url: &str,
@@ -269,7 +270,7 @@ async fn token(
         headers: Default::default(),
         time: now,
     };
-    super::token(store, auth, params, &request, base_url).await
+    super::token(store, caches, auth, params, &request, base_url).await
 }
 
 /// The JSON payload of a JWT (its signature is checked elsewhere).
@@ -281,6 +282,7 @@ fn payload(jwt: &str) -> Json {
 storage_test!(
     the_seed_gitea_role_reaches_the_id_token_and_userinfo,
     |store| {
+        let caches = Caches::default();
         let (ada, session) = setup(&store).await;
         let answer = authorize_code(
             &store,
@@ -293,6 +295,7 @@ storage_test!(
         assert_eq!(answer["iss"], "https://id.test/application/o/gitea/");
         let tokens = token(
             &store,
+            &caches,
             &auth("gitea", GITEA_SECRET),
             &code_params(&answer["code"], GITEA_CALLBACK, Some(VERIFIER)),
             BASE,
@@ -328,7 +331,9 @@ storage_test!(
         assert_eq!(id["amr"], json!(["pwd"]));
         assert!(id["at_hash"].is_string());
 
-        let info = userinfo(&store, &tokens.access_token, t0()).await.unwrap();
+        let info = userinfo(&store, &caches, &tokens.access_token, t0())
+            .await
+            .unwrap();
         assert_eq!(info["gitea"], "admin");
         assert_eq!(info["email"], "ada@example.org");
         assert_eq!(info["sub"], id["sub"]);
@@ -392,6 +397,7 @@ storage_test!(
 );
 
 storage_test!(a_replayed_code_is_refused_and_revokes_its_tokens, |store| {
+    let caches = Caches::default();
     let (ada, session) = setup(&store).await;
     let answer = authorize_code(
         &store,
@@ -401,27 +407,54 @@ storage_test!(a_replayed_code_is_refused_and_revokes_its_tokens, |store| {
     )
     .await;
     let exchange = code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER));
-    let tokens = token(&store, &auth("rp", RP_SECRET), &exchange, BASE, t0())
-        .await
-        .unwrap();
+    let tokens = token(
+        &store,
+        &caches,
+        &auth("rp", RP_SECRET),
+        &exchange,
+        BASE,
+        t0(),
+    )
+    .await
+    .unwrap();
     let refresh = tokens.refresh_token.clone().unwrap();
-    assert!(userinfo(&store, &tokens.access_token, t0()).await.is_ok());
-    let again = token(&store, &auth("rp", RP_SECRET), &exchange, BASE, t0()).await;
+    assert!(
+        userinfo(&store, &caches, &tokens.access_token, t0())
+            .await
+            .is_ok()
+    );
+    let again = token(
+        &store,
+        &caches,
+        &auth("rp", RP_SECRET),
+        &exchange,
+        BASE,
+        t0(),
+    )
+    .await;
     assert!(
         matches!(again, Err(OAuthError::InvalidGrant(_))),
         "{again:?}"
     );
     assert_eq!(
-        userinfo(&store, &tokens.access_token, t0()).await,
+        userinfo(&store, &caches, &tokens.access_token, t0()).await,
         Err(OAuthError::InvalidToken)
     );
-    let introspected = introspect(&store, &auth("rp", RP_SECRET), &refresh, BASE, t0())
-        .await
-        .unwrap();
+    let introspected = introspect(
+        &store,
+        &caches,
+        &auth("rp", RP_SECRET),
+        &refresh,
+        BASE,
+        t0(),
+    )
+    .await
+    .unwrap();
     assert_eq!(introspected, json!({"active": false}));
     assert!(matches!(
         token(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &refresh_params(&refresh),
             BASE,
@@ -433,6 +466,7 @@ storage_test!(a_replayed_code_is_refused_and_revokes_its_tokens, |store| {
 });
 
 storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
+    let caches = Caches::default();
     let (ada, session) = setup(&store).await;
     let answer = authorize_code(
         &store,
@@ -446,6 +480,7 @@ storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
     for verifier in [None, Some(wrong), Some("short")] {
         let refused = token(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &code_params(code, "https://rp.test/cb", verifier),
             BASE,
@@ -461,6 +496,7 @@ storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
     assert!(matches!(
         token(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &code_params(code, "https://rp.test/re/other", Some(VERIFIER)),
             BASE,
@@ -477,6 +513,7 @@ storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
     assert!(matches!(
         token(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
             BASE,
@@ -488,6 +525,7 @@ storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
     assert!(
         token(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &code_params(&answer["code"], "https://rp.test/cb", None),
             BASE,
@@ -499,6 +537,7 @@ storage_test!(a_missing_or_wrong_pkce_verifier_is_refused, |store| {
 });
 
 storage_test!(an_expired_code_is_refused, |store| {
+    let caches = Caches::default();
     let (ada, session) = setup(&store).await;
     let answer = authorize_code(
         &store,
@@ -511,6 +550,7 @@ storage_test!(an_expired_code_is_refused, |store| {
     let later = t0() + time::Duration::seconds(61);
     let refused = token(
         &store,
+        &caches,
         &auth("rp", RP_SECRET),
         &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
         BASE,
@@ -524,6 +564,7 @@ storage_test!(an_expired_code_is_refused, |store| {
 });
 
 storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
+    let caches = Caches::default();
     let (ada, session) = setup(&store).await;
     let answer = authorize_code(
         &store,
@@ -543,7 +584,7 @@ storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
         auth("gitea", GITEA_SECRET),
         auth("nobody", RP_SECRET),
     ] {
-        let refused = token(&store, &bad, &exchange, BASE, t0()).await;
+        let refused = token(&store, &caches, &bad, &exchange, BASE, t0()).await;
         assert!(
             matches!(
                 refused,
@@ -553,31 +594,39 @@ storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
         );
     }
     // The right secret still works: the refusals consumed nothing.
-    let tokens = token(&store, &auth("rp", RP_SECRET), &exchange, BASE, t0())
-        .await
-        .unwrap();
+    let tokens = token(
+        &store,
+        &caches,
+        &auth("rp", RP_SECRET),
+        &exchange,
+        BASE,
+        t0(),
+    )
+    .await
+    .unwrap();
     let bad = auth("rp", "wrong");
     assert_eq!(
-        introspect(&store, &bad, &tokens.access_token, BASE, t0()).await,
+        introspect(&store, &caches, &bad, &tokens.access_token, BASE, t0()).await,
         Err(OAuthError::InvalidClient)
     );
     assert_eq!(
-        revoke(&store, &bad, &tokens.access_token, t0()).await,
+        revoke(&store, &caches, &bad, &tokens.access_token, t0()).await,
         Err(OAuthError::InvalidClient)
     );
     // Another client learns nothing about the token and cannot revoke it.
     let other = auth("gitea", GITEA_SECRET);
     assert_eq!(
-        introspect(&store, &other, &tokens.access_token, BASE, t0())
+        introspect(&store, &caches, &other, &tokens.access_token, BASE, t0())
             .await
             .unwrap(),
         json!({"active": false})
     );
-    revoke(&store, &other, &tokens.access_token, t0())
+    revoke(&store, &caches, &other, &tokens.access_token, t0())
         .await
         .unwrap();
     let mine = introspect(
         &store,
+        &caches,
         &auth("rp", RP_SECRET),
         &tokens.access_token,
         BASE,
@@ -589,12 +638,19 @@ storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
     assert_eq!(mine["username"], "ada");
     assert_eq!(mine["client_id"], "rp");
     // Its own client can.
-    revoke(&store, &auth("rp", RP_SECRET), &tokens.access_token, t0())
-        .await
-        .unwrap();
+    revoke(
+        &store,
+        &caches,
+        &auth("rp", RP_SECRET),
+        &tokens.access_token,
+        t0(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         introspect(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &tokens.access_token,
             BASE,
@@ -607,6 +663,7 @@ storage_test!(a_wrong_client_secret_is_refused_everywhere, |store| {
 });
 
 storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
+    let caches = Caches::default();
     let (ada, session) = setup(&store).await;
     let answer = authorize_code(
         &store,
@@ -618,6 +675,7 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
     let rp = auth("rp", RP_SECRET);
     let first = token(
         &store,
+        &caches,
         &rp,
         &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
         BASE,
@@ -628,6 +686,7 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
     let later = t0() + time::Duration::seconds(30);
     let second = token(
         &store,
+        &caches,
         &rp,
         &refresh_params(first.refresh_token.as_deref().unwrap()),
         BASE,
@@ -642,18 +701,23 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
             .get("nonce")
             .is_none()
     );
-    assert!(userinfo(&store, &second.access_token, later).await.is_ok());
+    assert!(
+        userinfo(&store, &caches, &second.access_token, later)
+            .await
+            .is_ok()
+    );
     // Narrowing the scope is allowed, widening it is not.
     let mut wider = refresh_params(second.refresh_token.as_deref().unwrap());
     wider.scope = Some("openid profile".into());
     assert!(matches!(
-        token(&store, &rp, &wider, BASE, later).await,
+        token(&store, &caches, &rp, &wider, BASE, later).await,
         Err(OAuthError::InvalidScope(_))
     ));
 
     // The first refresh token comes back: somebody kept a copy.
     let reused = token(
         &store,
+        &caches,
         &rp,
         &refresh_params(first.refresh_token.as_deref().unwrap()),
         BASE,
@@ -669,6 +733,7 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
     assert!(matches!(
         token(
             &store,
+            &caches,
             &rp,
             &refresh_params(second.refresh_token.as_deref().unwrap()),
             BASE,
@@ -679,7 +744,7 @@ storage_test!(a_reused_refresh_token_revokes_its_grant, |store| {
     ));
     for access in [&first.access_token, &second.access_token] {
         assert_eq!(
-            userinfo(&store, access, later).await,
+            userinfo(&store, &caches, access, later).await,
             Err(OAuthError::InvalidToken)
         );
     }
@@ -735,13 +800,14 @@ storage_test!(a_permanent_consent_is_asked_once, |store| {
 storage_test!(
     client_credentials_act_as_the_clients_service_account,
     |store| {
+        let caches = Caches::default();
         setup(&store).await;
         let params = TokenParams {
             grant_type: Some("client_credentials".into()),
             scope: Some("openid email offline_access".into()),
             ..TokenParams::default()
         };
-        let tokens = token(&store, &auth("rp", RP_SECRET), &params, BASE, t0())
+        let tokens = token(&store, &caches, &auth("rp", RP_SECRET), &params, BASE, t0())
             .await
             .unwrap();
         assert!(tokens.refresh_token.is_none());
@@ -749,6 +815,7 @@ storage_test!(
         assert_eq!(tokens.scope, "email");
         let seen = introspect(
             &store,
+            &caches,
             &auth("rp", RP_SECRET),
             &tokens.access_token,
             BASE,
@@ -758,7 +825,7 @@ storage_test!(
         .unwrap();
         assert_eq!(seen["username"], service_account_name("rp"));
         // The same account the next time.
-        token(&store, &auth("rp", RP_SECRET), &params, BASE, t0())
+        token(&store, &caches, &auth("rp", RP_SECRET), &params, BASE, t0())
             .await
             .unwrap();
         let mut db = store.acquire().await.unwrap();
@@ -774,11 +841,11 @@ storage_test!(
             client_secret: None,
         };
         assert!(matches!(
-            token(&store, &public, &params, BASE, t0()).await,
+            token(&store, &caches, &public, &params, BASE, t0()).await,
             Err(OAuthError::UnauthorizedClient(_))
         ));
         assert_eq!(
-            token(&store, &auth("rp", "nope"), &params, BASE, t0())
+            token(&store, &caches, &auth("rp", "nope"), &params, BASE, t0())
                 .await
                 .unwrap_err(),
             OAuthError::InvalidClient
@@ -798,7 +865,7 @@ entries:
         )
         .await;
         assert!(matches!(
-            token(&store, &auth("rp", RP_SECRET), &params, BASE, t0()).await,
+            token(&store, &caches, &auth("rp", RP_SECRET), &params, BASE, t0()).await,
             Err(OAuthError::InvalidGrant(_))
         ));
     }
@@ -807,11 +874,13 @@ entries:
 storage_test!(
     a_device_polls_until_its_user_approves_then_gets_tokens_once,
     |store| {
+        let caches = Caches::default();
         let (ada, session) = setup(&store).await;
         let rp = auth("rp", RP_SECRET);
-        let started = device::device_authorize(&store, &rp, Some("openid email"), BASE, t0())
-            .await
-            .unwrap();
+        let started =
+            device::device_authorize(&store, &caches, &rp, Some("openid email"), BASE, t0())
+                .await
+                .unwrap();
         assert_eq!(started.verification_uri, "https://id.test/if/device/");
         assert_eq!(started.user_code.len(), 9);
         let poll = TokenParams {
@@ -820,14 +889,23 @@ storage_test!(
             ..TokenParams::default()
         };
         assert_eq!(
-            token(&store, &rp, &poll, BASE, t0()).await.unwrap_err(),
+            token(&store, &caches, &rp, &poll, BASE, t0())
+                .await
+                .unwrap_err(),
             OAuthError::AuthorizationPending
         );
         // Polling again within the interval: slow down.
         assert_eq!(
-            token(&store, &rp, &poll, BASE, t0() + time::Duration::seconds(1))
-                .await
-                .unwrap_err(),
+            token(
+                &store,
+                &caches,
+                &rp,
+                &poll,
+                BASE,
+                t0() + time::Duration::seconds(1)
+            )
+            .await
+            .unwrap_err(),
             OAuthError::SlowDown
         );
         // The user types the code in another case and without its dash.
@@ -864,28 +942,39 @@ storage_test!(
         );
         drop(db);
         let later = t0() + time::Duration::seconds(10);
-        let tokens = token(&store, &rp, &poll, BASE, later).await.unwrap();
+        let tokens = token(&store, &caches, &rp, &poll, BASE, later)
+            .await
+            .unwrap();
         assert_eq!(
             payload(tokens.id_token.as_deref().unwrap())["email"],
             "ada@example.org"
         );
         assert!(matches!(
-            token(&store, &rp, &poll, BASE, later).await,
+            token(&store, &caches, &rp, &poll, BASE, later).await,
             Err(OAuthError::InvalidGrant(_))
         ));
         // Another client cannot use it; an unanswered one expires.
-        let other = device::device_authorize(&store, &rp, None, BASE, t0())
+        let other = device::device_authorize(&store, &caches, &rp, None, BASE, t0())
             .await
             .unwrap();
         let mut expired = poll.clone();
         expired.device_code = Some(other.device_code);
         assert!(matches!(
-            token(&store, &auth("gitea", GITEA_SECRET), &expired, BASE, t0()).await,
+            token(
+                &store,
+                &caches,
+                &auth("gitea", GITEA_SECRET),
+                &expired,
+                BASE,
+                t0()
+            )
+            .await,
             Err(OAuthError::InvalidGrant(_))
         ));
         assert_eq!(
             token(
                 &store,
+                &caches,
                 &rp,
                 &expired,
                 BASE,
@@ -899,6 +988,7 @@ storage_test!(
 );
 
 storage_test!(a_provider_with_a_p256_key_signs_es256, |store| {
+    let caches = Caches::default();
     let (ada, session) = setup(&store).await;
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let certificate = rcgen::CertificateParams::new(Vec::<String>::new())
@@ -940,6 +1030,7 @@ entries:
     .await;
     let tokens = token(
         &store,
+        &caches,
         &auth("rp", RP_SECRET),
         &code_params(&answer["code"], "https://rp.test/cb", Some(VERIFIER)),
         BASE,

@@ -30,6 +30,7 @@ pub async fn authorize_device(
         let auth = client_auth(&headers, &form)?;
         device::device_authorize(
             &state.store,
+            &state.oauth2,
             &auth,
             form.get("scope").map(String::as_str),
             &caller.base_url(),

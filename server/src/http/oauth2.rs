@@ -415,6 +415,7 @@ pub async fn token(
                 .unwrap_or_default();
         oauth2::token(
             &state.store,
+            &state.oauth2,
             &auth,
             &params,
             &caller.request_input(now()),
@@ -456,7 +457,7 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return oauth_error(&OAuthError::InvalidToken);
     };
-    match oauth2::userinfo(&state.store, &token, now()).await {
+    match oauth2::userinfo(&state.store, &state.oauth2, &token, now()).await {
         Ok(claims) => no_store(serde_json::Value::Object(claims)),
         Err(err) => oauth_error(&err),
     }
@@ -476,7 +477,15 @@ pub async fn introspect(
             .get("token")
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::InvalidRequest("token is missing.".into()))?;
-        oauth2::introspect(&state.store, &auth, token, &caller.base_url(), now()).await
+        oauth2::introspect(
+            &state.store,
+            &state.oauth2,
+            &auth,
+            token,
+            &caller.base_url(),
+            now(),
+        )
+        .await
     }
     .await;
     match answer {
@@ -498,7 +507,7 @@ pub async fn revoke(
             .get("token")
             .filter(|t| !t.is_empty())
             .ok_or_else(|| OAuthError::InvalidRequest("token is missing.".into()))?;
-        oauth2::revoke(&state.store, &auth, token, now()).await
+        oauth2::revoke(&state.store, &state.oauth2, &auth, token, now()).await
     }
     .await;
     match answer {

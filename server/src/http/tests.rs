@@ -22,6 +22,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         store: sqlite_store(dir).await,
         settings: Arc::new(Settings::default()),
         secret_key: gatehouse_config::Secret::new("k".repeat(64)),
+        oauth2: gatehouse_core::oauth2::Caches::default(),
     }
 }
 
