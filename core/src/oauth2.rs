@@ -82,6 +82,28 @@ impl Caches {
     }
 }
 
+/// A pooled connection taken only when a cache cannot answer: an introspection whose
+/// client and token are both cached never touches the pool.
+pub(crate) struct LazyConn<'a> {
+    store: &'a crate::storage::Store,
+    conn: Option<crate::storage::Conn>,
+}
+
+impl<'a> LazyConn<'a> {
+    pub(crate) fn new(store: &'a crate::storage::Store) -> Self {
+        Self { store, conn: None }
+    }
+
+    /// The connection, taken from the pool on first use.
+    pub(crate) async fn get(&mut self) -> Result<&mut crate::storage::Conn, StorageError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => self.store.acquire().await?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+}
+
 /// A relying party: an OAuth2 provider with the application it backs.
 #[derive(Debug, Clone)]
 pub struct Client {

@@ -94,10 +94,12 @@ pub async fn device_authorize(
     base_url: &str,
     now: Timestamp,
 ) -> Result<DeviceAuthorization, OAuthError> {
-    let mut tx = store.begin().await?;
-    let client = authenticate(&mut tx, caches, auth).await?;
+    let mut lazy = super::LazyConn::new(store);
+    let client = authenticate(&mut lazy, caches, auth).await?;
     let requested = split_scopes(scope.unwrap_or_default());
-    let scopes = claims::granted_scopes(&mut tx, client.provider.id, &requested).await?;
+    let scopes = claims::granted_scopes(lazy.get().await?, client.provider.id, &requested).await?;
+    drop(lazy);
+    let mut tx = store.begin().await?;
     let device_code =
         random_key().map_err(|e| OAuthError::ServerError(format!("no randomness: {e}")))?;
     // 20^8 codes: a clash with a live one is rare; draw again a few times.

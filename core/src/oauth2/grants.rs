@@ -16,7 +16,8 @@ use serde_json::{Map, Value as Json, json};
 use super::authorize::pkce_matches;
 use super::claims::{self, OFFLINE_ACCESS, OPENID};
 use super::{
-    CachedToken, Caches, Client, OAuthError, client_of, find_client, signing_key_of, split_scopes,
+    CachedToken, Caches, Client, LazyConn, OAuthError, client_of, find_client, signing_key_of,
+    split_scopes,
 };
 use crate::Timestamp;
 use crate::expr::RequestInput;
@@ -89,7 +90,7 @@ type SignedIdToken =
 
 /// The client `auth` names, if it proves who it is.
 pub(super) async fn authenticate(
-    db: &mut impl Db,
+    db: &mut LazyConn<'_>,
     caches: &Caches,
     auth: &ClientAuth,
 ) -> Result<Arc<Client>, OAuthError> {
@@ -99,7 +100,7 @@ pub(super) async fn authenticate(
     }
     let client = match caches.clients.get(client_id) {
         Some(client) => Some(client),
-        None => match find_client(db, client_id).await? {
+        None => match find_client(db.get().await?, client_id).await? {
             Some(client) => {
                 let client = Arc::new(client);
                 caches.clients.insert(client_id.to_owned(), client.clone());
@@ -164,22 +165,26 @@ pub async fn token(
     base_url: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let now = request.time;
-    let mut db = store.acquire().await?;
-    let client = authenticate(&mut db, caches, auth).await?;
-    let prepared = match params.grant_type.as_deref() {
-        Some("authorization_code") => code_grant(&mut db, &client, params, base_url, now).await,
-        Some("refresh_token") => refresh_grant(&mut db, &client, params, base_url, now).await,
-        Some(super::device::DEVICE_CODE_GRANT) => {
-            device_code_grant(&mut db, &client, params, base_url, now).await
+    let mut lazy = LazyConn::new(store);
+    let client = authenticate(&mut lazy, caches, auth).await?;
+    if params.grant_type.as_deref() == Some("client_credentials") {
+        drop(lazy);
+        return client_credentials_grant(store, &client, params, request, base_url).await;
+    }
+    let prepared = {
+        let db = lazy.get().await?;
+        match params.grant_type.as_deref() {
+            Some("authorization_code") => code_grant(db, &client, params, base_url, now).await,
+            Some("refresh_token") => refresh_grant(db, &client, params, base_url, now).await,
+            Some(super::device::DEVICE_CODE_GRANT) => {
+                device_code_grant(db, &client, params, base_url, now).await
+            }
+            Some(_) => Err(OAuthError::UnsupportedGrantType.into()),
+            None => Err(OAuthError::InvalidRequest("grant_type is missing.".into()).into()),
         }
-        Some("client_credentials") => {
-            drop(db);
-            return client_credentials_grant(store, &client, params, request, base_url).await;
-        }
-        Some(_) => Err(OAuthError::UnsupportedGrantType.into()),
-        None => Err(OAuthError::InvalidRequest("grant_type is missing.".into()).into()),
     };
-    drop(db);
+    // The read connection goes back to the pool before the write begins.
+    drop(lazy);
     let failure = match prepared {
         Ok(prepared) => match store_prepared(store, caches, prepared, now).await? {
             Ok(response) => return Ok(response),
@@ -738,7 +743,7 @@ async fn issue(
 /// The token `presented` with its user, if it is in force at `now`: from the cache,
 /// or from the store (and then cached).
 async fn token_in_force(
-    db: &mut impl Db,
+    db: &mut LazyConn<'_>,
     caches: &Caches,
     presented: &str,
     now: Timestamp,
@@ -747,6 +752,7 @@ async fn token_in_force(
     if let Some(found) = caches.tokens.get(&hash) {
         return Ok(found.token.is_active(now).then_some(found));
     }
+    let db = db.get().await?;
     let Some(token) = oauth2::find_token(db, &hash).await? else {
         return Ok(None);
     };
@@ -778,24 +784,25 @@ pub async fn userinfo(
     presented: &str,
     now: Timestamp,
 ) -> Result<Map<String, Json>, OAuthError> {
-    let mut db = store.acquire().await?;
-    let token = token_in_force(&mut db, caches, presented, now)
+    let mut lazy = LazyConn::new(store);
+    let token = token_in_force(&mut lazy, caches, presented, now)
         .await?
         .filter(|t| t.token.kind == TokenKind::Access)
         .ok_or(OAuthError::InvalidToken)?;
-    let found = who(&mut db, token.token.user_id).await?;
+    let db = lazy.get().await?;
+    let found = who(db, token.token.user_id).await?;
     if !found.user.as_ref().is_some_and(|u| u.is_active) {
         return Err(OAuthError::InvalidToken);
     }
-    let Some(provider) = providers::get(&mut db, token.token.provider_id).await? else {
+    let Some(provider) = providers::get(db, token.token.provider_id).await? else {
         return Err(OAuthError::InvalidToken);
     };
-    let Some(client) = client_of(&mut db, provider).await? else {
+    let Some(client) = client_of(db, provider).await? else {
         return Err(OAuthError::InvalidToken);
     };
     let scopes = split_scopes(&token.token.scope);
     let mut claims = claims::scope_claims(
-        &mut db,
+        db,
         client.provider.id,
         &scopes,
         &found,
@@ -825,9 +832,9 @@ pub async fn introspect(
     base_url: &str,
     now: Timestamp,
 ) -> Result<Json, OAuthError> {
-    let mut db = store.acquire().await?;
-    let client = authenticate(&mut db, caches, auth).await?;
-    let found = token_in_force(&mut db, caches, presented, now).await?;
+    let mut lazy = LazyConn::new(store);
+    let client = authenticate(&mut lazy, caches, auth).await?;
+    let found = token_in_force(&mut lazy, caches, presented, now).await?;
     let Some(found) = found.filter(|t| t.token.provider_id == client.provider.id) else {
         return Ok(json!({"active": false}));
     };
@@ -863,10 +870,7 @@ pub async fn revoke(
     presented: &str,
     now: Timestamp,
 ) -> Result<(), OAuthError> {
-    let client = {
-        let mut db = store.acquire().await?;
-        authenticate(&mut db, caches, auth).await?
-    };
+    let client = authenticate(&mut LazyConn::new(store), caches, auth).await?;
     let mut tx = store.begin().await?;
     if let Some(token) = oauth2::find_token(&mut tx, &hash_key(presented)).await?
         && token.provider_id == client.provider.id
