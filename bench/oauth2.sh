@@ -3,10 +3,12 @@
 # Rust load generator (codes and refresh tokens work once, so each worker keeps its
 # own chain), introspection and userinfo with wrk (the same token over and over).
 # Bounded: SECONDS per endpoint (default 5), loopback only, SQLite.
-# Usage: cargo build --release -p gatehouse-server -p gatehouse-bench && bench/oauth2.sh [SECONDS]
+# Usage: cargo build --release -p gatehouse-server -p gatehouse-bench && bench/oauth2.sh [SECONDS] [rs256|es256]
+# (rs256: the generated RSA 2048 pair; es256: a P-256 pair made here with openssl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
+algorithm=${2:-rs256}
 bin=target/release/gatehouse
 load=target/release/oauth2-load
 for b in "$bin" "$load"; do
@@ -37,6 +39,23 @@ entries:
     identifiers: {slug: bench}
     attrs: {name: Bench, provider: !KeyOf provider}
 YAML
+if [ "$algorithm" = es256 ]; then
+  openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt >"$data/es.key"
+  openssl req -x509 -new -key "$data/es.key" -subj /CN=bench -days 30 >"$data/es.crt" 2>/dev/null
+  {
+    echo "  - model: gatehouse_crypto.certificatekeypair"
+    echo "    id: es"
+    echo "    identifiers: {name: bench-es256}"
+    echo "    attrs:"
+    echo "      certificate_data: |"
+    sed 's/^/        /' "$data/es.crt"
+    echo "      key_data: |"
+    sed 's/^/        /' "$data/es.key"
+    echo "  - model: gatehouse_providers_oauth2.oauth2provider"
+    echo "    identifiers: {name: Bench}"
+    echo "    attrs: {signing_key: !KeyOf es}"
+  } >>"$data/blueprints/bench.yaml"
+fi
 base=http://127.0.0.1:19000
 GATEHOUSE_DATA_DIR="$data" GATEHOUSE_BLUEPRINTS_DIR="$data/blueprints" \
   GATEHOUSE_LISTEN__HTTP=127.0.0.1:19000 GATEHOUSE_LISTEN__HTTPS=127.0.0.1:19443 \
@@ -51,7 +70,7 @@ for _ in $(seq 300); do
 done
 export USERNAME=bench PASSWORD=bench-password-bench CLIENT_ID=bench \
   CLIENT_SECRET=bench-secret-bench-secret-bench-secret REDIRECT_URI=http://rp.test/cb
-echo "idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+echo "signing: $algorithm; idle RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
 "$load" "$base" code "$seconds" 16
 "$load" "$base" refresh "$seconds" 16
 token=$("$load" "$base" token)
