@@ -203,6 +203,40 @@ async fn authorize_refuses_unknown_clients_redirects_and_users_the_bindings_deny
     assert!(denied.headers().get(LOCATION).is_none());
     let html = denied.text().await.unwrap();
     assert!(html.contains("You may not open Grafana."), "{html}");
+    // A silent request (prompt=none) for bob goes back to the client with the error.
+    let silent = client()
+        .get(format!(
+            "{}&prompt=none",
+            authorize_url(&server, "grafana", RP_CALLBACK)
+        ))
+        .header(COOKIE, bob.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(silent.status(), 303);
+    let to = silent.headers()[LOCATION].to_str().unwrap();
+    assert!(to.starts_with(RP_CALLBACK), "{to}");
+    assert!(
+        to.contains("error=access_denied") && to.contains("state=s1"),
+        "{to}"
+    );
+    // prompt=login signs alice in again, and the way back does not ask again.
+    let again = client()
+        .get(format!(
+            "{}&prompt=login",
+            authorize_url(&server, "grafana", RP_CALLBACK)
+        ))
+        .header(COOKIE, alice.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    let to = again.headers()[LOCATION].to_str().unwrap();
+    assert!(
+        to.starts_with("/if/flow/default-authentication-flow/"),
+        "{to}"
+    );
+    assert!(!to.contains("prompt"), "{to}");
     // alice is: she gets the consent page of the explicit-consent flow.
     let allowed = client()
         .get(authorize_url(&server, "grafana", RP_CALLBACK))

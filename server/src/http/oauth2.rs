@@ -207,6 +207,12 @@ pub(crate) async fn run_authorization(
     }
     match decision {
         Ok(d) if d.passing => {}
+        // A silent request (an iframe, a background refresh) gets the error, not a page.
+        Ok(_) if prompt_none => {
+            let to =
+                pending.error_redirect("access_denied", "The user may not use this application.");
+            return Redirect::to(&to).into_response();
+        }
         Ok(d) => {
             let mut message = format!("You may not open {}.", application.name);
             for m in d.messages {
