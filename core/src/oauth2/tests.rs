@@ -1111,3 +1111,43 @@ entries:
         assert!(!client.authenticates_with(Some("guess")));
     }
 );
+
+storage_test!(an_expiring_consent_is_asked_again_once_it_lapses, |store| {
+    let (ada, session) = setup(&store).await;
+    apply_text(
+        &store,
+        "expiring.yaml",
+        "version: 1
+entries:
+  - model: gatehouse_stages_consent.consentstage
+    identifiers: {name: consent-once}
+    attrs: {mode: expiring, consent_expire_in: days=1}
+",
+    )
+    .await;
+    let mut ask = params("asking", "https://asking.test/cb", "openid email");
+    ask.code_challenge = None;
+    ask.code_challenge_method = None;
+    let pending = {
+        let mut db = store.acquire().await.unwrap();
+        validate(&mut db, &ask, BASE).await.unwrap().pending
+    };
+    let at = |hours: i64| request(ada, &session, t0() + time::Duration::hours(hours));
+    let first = executor::authorize(&store, "ask-once", pending.clone(), &at(0))
+        .await
+        .unwrap();
+    assert!(matches!(first.challenge, Challenge::Consent { .. }));
+    let key = first.effects.set_flow_key.clone().unwrap();
+    let yes = serde_json::Map::from_iter([("consent".to_owned(), json!("yes"))]);
+    executor::run(&store, "ask-once", Some(&key), Some(&yes), &at(0))
+        .await
+        .unwrap();
+    let within = executor::authorize(&store, "ask-once", pending.clone(), &at(2))
+        .await
+        .unwrap();
+    assert!(matches!(within.challenge, Challenge::Redirect { .. }));
+    let lapsed = executor::authorize(&store, "ask-once", pending, &at(25))
+        .await
+        .unwrap();
+    assert!(matches!(lapsed.challenge, Challenge::Consent { .. }));
+});
