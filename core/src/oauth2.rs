@@ -24,15 +24,15 @@ mod authorize;
 pub mod claims;
 pub mod device;
 mod grants;
+mod issue;
 mod jwt;
+mod resources;
 
 pub use authorize::{
     AuthorizeParams, AuthorizeRefusal, PendingAuthorization, Prompt, Validated, fulfil, validate,
 };
-pub use grants::{
-    ClientAuth, TokenParams, TokenResponse, introspect, revoke, service_account_name, token,
-    userinfo,
-};
+pub use grants::{ClientAuth, TokenParams, TokenResponse, service_account_name, token};
+pub use resources::{introspect, revoke, userinfo};
 
 /// What OAuth2 requests keep in memory between them, for one store: clients by id
 /// (every token, introspection and revocation request authenticates one) and tokens
