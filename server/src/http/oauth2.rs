@@ -469,6 +469,22 @@ async fn userinfo(state: &AppState, token: Option<String>) -> Response {
     }
 }
 
+/// The client's credentials and the `token` field of an introspection or
+/// revocation form.
+fn client_and_token(
+    headers: &HeaderMap,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<(ClientAuth, String), OAuthError> {
+    let form = read_form(form)?;
+    let auth = client_auth(headers, &form)?;
+    let token = form
+        .get("token")
+        .filter(|t| !t.is_empty())
+        .cloned()
+        .ok_or_else(|| OAuthError::InvalidRequest("token is missing.".into()))?;
+    Ok((auth, token))
+}
+
 /// `POST /application/o/introspect/` (RFC 7662).
 pub async fn introspect(
     State(state): State<AppState>,
@@ -477,17 +493,12 @@ pub async fn introspect(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let answer = async {
-        let form = read_form(form)?;
-        let auth = client_auth(&headers, &form)?;
-        let token = form
-            .get("token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::InvalidRequest("token is missing.".into()))?;
+        let (auth, token) = client_and_token(&headers, form)?;
         oauth2::introspect(
             &state.store,
             &state.oauth2,
             &auth,
-            token,
+            &token,
             &caller.base_url(),
             now(),
         )
@@ -507,13 +518,8 @@ pub async fn revoke(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
     let answer = async {
-        let form = read_form(form)?;
-        let auth = client_auth(&headers, &form)?;
-        let token = form
-            .get("token")
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::InvalidRequest("token is missing.".into()))?;
-        oauth2::revoke(&state.store, &state.oauth2, &auth, token, now()).await
+        let (auth, token) = client_and_token(&headers, form)?;
+        oauth2::revoke(&state.store, &state.oauth2, &auth, &token, now()).await
     }
     .await;
     match answer {

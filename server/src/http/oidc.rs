@@ -52,6 +52,19 @@ async fn client_for(state: &AppState, slug: &str) -> Result<Client, Response> {
     }
 }
 
+/// The key that signs `client`'s tokens, if it has a usable one.
+async fn signing_key(
+    state: &AppState,
+    client: &Client,
+) -> Result<Option<std::sync::Arc<gatehouse_core::oidc::keys::SigningKey>>, Response> {
+    let Ok(mut db) = state.store.acquire().await else {
+        return Err(unavailable());
+    };
+    oauth2::signing_key_of(&mut db, &client.settings)
+        .await
+        .map_err(|_| unavailable())
+}
+
 /// `GET /application/o/<slug>/jwks/`: the public key that verifies the tokens of the
 /// application's OAuth2 provider.
 pub async fn jwks_of(State(state): State<AppState>, Path(slug): Path<String>) -> Response {
@@ -59,12 +72,9 @@ pub async fn jwks_of(State(state): State<AppState>, Path(slug): Path<String>) ->
         Ok(client) => client,
         Err(response) => return response,
     };
-    let key = match state.store.acquire().await {
-        Ok(mut db) => oauth2::signing_key_of(&mut db, &client.settings).await,
-        Err(_) => return unavailable(),
-    };
-    let Ok(key) = key else {
-        return unavailable();
+    let key = match signing_key(&state, &client).await {
+        Ok(key) => key,
+        Err(response) => return response,
     };
     let keys: Vec<_> = key.iter().map(|k| k.as_ref()).collect();
     let mut response = Json(jwks(&keys)).into_response();
@@ -117,11 +127,7 @@ pub async fn discovery(
         Ok(client) => client,
         Err(response) => return response,
     };
-    let key = match state.store.acquire().await {
-        Ok(mut db) => oauth2::signing_key_of(&mut db, &client.settings).await,
-        Err(_) => return unavailable(),
-    };
-    let algorithm = match key {
+    let algorithm = match signing_key(&state, &client).await {
         Ok(Some(key)) => key.algorithm(),
         Ok(None) => {
             return (
@@ -130,7 +136,7 @@ pub async fn discovery(
             )
                 .into_response();
         }
-        Err(_) => return unavailable(),
+        Err(response) => return response,
     };
     match metadata(&client, &caller.base_url(), &slug, algorithm) {
         Ok(metadata) => {
