@@ -165,6 +165,11 @@ async fn authorize_refuses_unknown_clients_redirects_and_users_the_bindings_deny
         authorize_url(&server, "grafana", "http://evil.test/login/generic_oauth"),
         authorize_url(&server, "grafana", "http://rp.test/login/generic_oauth/x"),
         authorize_url(&server, "nobody", RP_CALLBACK),
+        // A parameter given twice: which one was meant cannot be known.
+        format!(
+            "{}&redirect_uri=http%3A%2F%2Fevil.test%2F",
+            authorize_url(&server, "grafana", RP_CALLBACK)
+        ),
     ] {
         let response = client()
             .get(&url)

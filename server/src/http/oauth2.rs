@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -58,13 +58,24 @@ async fn stop_page(
     }
 }
 
-/// `GET|POST /application/o/authorize/`.
+/// `GET /application/o/authorize/`.
 pub async fn authorize_get(
     State(state): State<AppState>,
     uri: Uri,
-    Query(params): Query<AuthorizeParams>,
+    params: Result<Query<AuthorizeParams>, QueryRejection>,
     caller: Caller,
 ) -> Response {
+    let Ok(Query(params)) = params else {
+        // Nothing in it can be trusted, the redirect URI least: say so here.
+        return stop_page(
+            &state,
+            &caller,
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request's parameters could not be read.",
+        )
+        .await;
+    };
     authorize(&state, &caller, uri.query().unwrap_or_default(), params).await
 }
 
