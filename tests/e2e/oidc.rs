@@ -47,6 +47,27 @@ entries:
     attrs: {name: Grafana, provider: !KeyOf provider}
   - model: gatehouse_policies.policybinding
     identifiers: {target: !KeyOf app, group: !KeyOf staff, order: 0}
+  - model: gatehouse_stages_deny.denystage
+    id: closed
+    identifiers: {name: closed}
+    attrs: {deny_message: Closed for maintenance.}
+  - model: gatehouse_flows.flow
+    id: closed-flow
+    identifiers: {slug: closed-authorization}
+    attrs: {name: Closed, designation: authorization, authentication: require_authenticated}
+  - model: gatehouse_flows.flowstagebinding
+    identifiers: {target: !KeyOf closed-flow, stage: !KeyOf closed, order: 0}
+  - model: gatehouse_providers_oauth2.oauth2provider
+    id: closed-provider
+    identifiers: {name: Closed}
+    attrs:
+      client_id: closed
+      client_secret: closed-secret-closed-secret-closed
+      redirect_uris: [{url: "http://closed.test/cb"}]
+      authorization_flow: !KeyOf closed-flow
+  - model: gatehouse_core.application
+    identifiers: {slug: closed}
+    attrs: {name: Closed, provider: !KeyOf closed-provider}
 "#;
 
 /// A server with the sign-in users (alice, bob) and the application, once the
@@ -242,6 +263,17 @@ async fn authorize_refuses_unknown_clients_redirects_and_users_the_bindings_deny
         "{to}"
     );
     assert!(!to.contains("prompt"), "{to}");
+    // An authorization flow that refuses (here a deny stage) says why on the spot.
+    let closed = client()
+        .get(authorize_url(&server, "closed", "http://closed.test/cb"))
+        .header(COOKIE, alice.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 403);
+    assert!(closed.headers().get(LOCATION).is_none());
+    let html = closed.text().await.unwrap();
+    assert!(html.contains("Closed for maintenance."), "{html}");
     // alice is: she gets the consent page of the explicit-consent flow.
     let allowed = client()
         .get(authorize_url(&server, "grafana", RP_CALLBACK))

@@ -276,6 +276,21 @@ pub(crate) async fn run_authorization(
     };
     let mut response = match &outcome.challenge {
         Challenge::Redirect { to } => Redirect::to(to).into_response(),
+        // The flow refused (its policies, a deny stage) and has ended: a fresh run of
+        // its page would no longer know the request, so the refusal is said here.
+        Challenge::AccessDenied { error_message, .. } if prompt_none => {
+            Redirect::to(&pending.error_redirect("access_denied", error_message)).into_response()
+        }
+        Challenge::AccessDenied { error_message, .. } => {
+            stop_page(
+                state,
+                caller,
+                StatusCode::FORBIDDEN,
+                "Access denied",
+                error_message,
+            )
+            .await
+        }
         _ if prompt_none => Redirect::to(
             &pending.error_redirect("consent_required", "The user has to consent first."),
         )
