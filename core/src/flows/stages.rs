@@ -4,13 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use gatehouse_config::objects::{
-    self, ConsentMode, ConsentStage, DenyStage, IdentificationStage, PasswordStage, PromptStage,
-    PromptType, RedirectMode, RedirectStage, UserCreationMode, UserField, UserLoginStage,
-    UserWriteStage,
+    self, DenyStage, IdentificationStage, PasswordStage, PromptStage, PromptType, RedirectMode,
+    RedirectStage, UserCreationMode, UserField, UserLoginStage, UserWriteStage,
 };
 use serde_json::{Map, Value as Json};
 
-use super::challenge::{Challenge, FieldError, FlowInfo, Permission};
+use super::challenge::{Challenge, FieldError, FlowInfo};
 use super::{Effects, FlowError, FlowState, RequestInfo};
 use crate::Timestamp;
 use crate::ids::{FlowId, GroupId, PolicyId, StageId, UserId};
@@ -19,7 +18,9 @@ use crate::storage::events::{self, NewEvent};
 use crate::storage::sessions::{self, NewSession};
 use crate::storage::stages::Stage;
 use crate::storage::users::{self, NewUser, User};
-use crate::storage::{StorageError, Tx, flows, groups, oauth2, stages};
+use crate::storage::{StorageError, Tx, flows, groups, stages};
+
+mod consent;
 
 /// The one message every failed sign-in gets, whatever failed: no hint at which
 /// accounts exist or which part was wrong.
@@ -176,7 +177,7 @@ pub(super) async fn run(stage: &Stage, ctx: Context<'_>) -> Result<StageResult, 
         "redirect" => redirect(settings(stage), ctx).await,
         "prompt" => prompt(settings(stage), ctx).await,
         "user_write" => user_write(settings(stage), ctx).await,
-        "consent" => consent(settings(stage), ctx).await,
+        "consent" => consent::consent(settings(stage), ctx).await,
         other => Ok(StageResult::Deny(format!(
             "This flow uses a stage of kind {other:?}, which this version cannot run."
         ))),
@@ -686,55 +687,4 @@ async fn user_write(settings: UserWriteStage, ctx: Context<'_>) -> Result<StageR
     }
     ctx.state.pending_user = Some(user.id);
     Ok(StageResult::Done)
-}
-
-/// Asks the user to let the application of the authorization request see what its
-/// scopes give. Outside an authorization flow there is nothing to ask.
-async fn consent(settings: ConsentStage, ctx: Context<'_>) -> Result<StageResult, FlowError> {
-    let Some(pending) = ctx.state.authorization.clone() else {
-        return Ok(StageResult::Done);
-    };
-    let Some(user) = ctx.request.session_user else {
-        return Ok(StageResult::Deny("You need to sign in first.".into()));
-    };
-    let now = ctx.request.now;
-    let remembered = settings.mode != ConsentMode::AlwaysRequire;
-    if ctx.answer.is_some() {
-        if remembered {
-            let expires_at = (settings.mode == ConsentMode::Expiring)
-                .then(|| now + duration(&settings.consent_expire_in));
-            let scope = pending.scopes.join(" ");
-            oauth2::save_consent(
-                ctx.tx,
-                user,
-                pending.application_id,
-                &scope,
-                now,
-                expires_at,
-            )
-            .await?;
-        }
-        return Ok(StageResult::Done);
-    }
-    if remembered
-        && !pending.force_consent
-        && let Some(given) = oauth2::find_consent(ctx.tx, user, pending.application_id).await?
-        && given.expires_at.is_none_or(|at| at > now)
-    {
-        let covered = given.scope.split(' ').collect::<Vec<_>>();
-        if pending.scopes.iter().all(|s| covered.contains(&s.as_str())) {
-            return Ok(StageResult::Done);
-        }
-    }
-    let permissions =
-        crate::oauth2::claims::scope_descriptions(ctx.tx, pending.provider_id, &pending.scopes)
-            .await?
-            .into_iter()
-            .map(|(id, name)| Permission { id, name })
-            .collect();
-    Ok(StageResult::Show(Challenge::Consent {
-        flow_info: ctx.flow_info.clone(),
-        header_text: format!("{} would like to sign you in.", pending.application_name),
-        permissions,
-    }))
 }

@@ -121,7 +121,10 @@ fn generate_credentials(settings: &mut Json) -> Result<(), WriteError> {
     };
     let empty = |value: Option<&Json>| value.and_then(|v| v.as_str()).is_none_or(str::is_empty);
     if empty(map.get("client_id")) {
-        let id: String = random("client_id")?
+        // Letters and digits only (some clients put the id in URLs unescaped). One
+        // key's 43 base64url characters can hold fewer than 40 of them; two keys' 86
+        // hold about 83.
+        let id: String = format!("{}{}", random("client_id")?, random("client_id")?)
             .chars()
             .filter(char::is_ascii_alphanumeric)
             .take(40)
