@@ -342,28 +342,21 @@ pub async fn revoke_grant(db: &mut impl Db, grant: GrantId, now: Timestamp) -> R
 
 /// Forgets codes, tokens and device codes that expired before `before`; returns how many.
 pub async fn delete_expired(db: &mut impl Db, before: Timestamp) -> Result<u64> {
-    let codes = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM oauth2_codes WHERE expires_at < $1")
-            .bind(before)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    let tokens = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM oauth2_tokens WHERE expires_at < $1")
-            .bind(before)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    let devices = dispatch!(db, |c| {
-        sqlx::query("DELETE FROM oauth2_device_codes WHERE expires_at < $1")
-            .bind(before)
-            .execute(c)
-            .await
-            .map(|r| r.rows_affected())
-    })?;
-    Ok(codes + tokens + devices)
+    let mut deleted = 0;
+    for sql in [
+        "DELETE FROM oauth2_codes WHERE expires_at < $1",
+        "DELETE FROM oauth2_tokens WHERE expires_at < $1",
+        "DELETE FROM oauth2_device_codes WHERE expires_at < $1",
+    ] {
+        deleted += dispatch!(db, |c| {
+            sqlx::query(sql)
+                .bind(before)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(deleted)
 }
 
 /// A user's consent to an application.
@@ -609,3 +602,6 @@ pub async fn use_device_code(db: &mut impl Db, id: DeviceCodeId, now: Timestamp)
     })?;
     Ok(done == 1)
 }
+
+#[cfg(test)]
+mod tests;
