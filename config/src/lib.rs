@@ -4,6 +4,7 @@
 //! the settings file it is pointed at.
 
 pub mod blueprint;
+pub mod control;
 pub mod env;
 pub mod objects;
 pub mod secret;

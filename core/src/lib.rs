@@ -18,6 +18,8 @@ pub mod ids;
 pub mod oauth2;
 pub mod oidc;
 #[cfg(feature = "storage")]
+pub mod outposts;
+#[cfg(feature = "storage")]
 pub mod policies;
 pub mod secrets;
 #[cfg(feature = "storage")]

@@ -10,7 +10,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use gatehouse_config::objects::{ClientType, OAuth2Provider, RedirectUriMatching};
+use gatehouse_config::objects::{
+    ClientType, OAuth2Provider, ProxyMode, ProxyProvider, RedirectUri, RedirectUriMatching,
+};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -148,18 +150,51 @@ pub async fn client_of_application(
 }
 
 async fn client_of(db: &mut impl Db, provider: Provider) -> Result<Option<Client>, StorageError> {
-    if provider.kind != ProviderKind::OAuth2 {
-        return Ok(None);
-    }
     // Stored settings were checked when written.
-    let settings: OAuth2Provider =
-        gatehouse_config::objects::deserialize(provider.settings.clone()).unwrap_or_default();
+    let settings: OAuth2Provider = match provider.kind {
+        ProviderKind::OAuth2 => {
+            gatehouse_config::objects::deserialize(provider.settings.clone()).unwrap_or_default()
+        }
+        ProviderKind::Proxy => proxy_client(
+            &gatehouse_config::objects::deserialize(provider.settings.clone()).unwrap_or_default(),
+        ),
+    };
     let application = applications::find_by_provider(db, provider.id).await?;
     Ok(Some(Client {
         provider,
         settings,
         application,
     }))
+}
+
+/// The OAuth2 client a proxy provider's outposts sign users in with, as authentik
+/// makes it: confidential, the provider's token lifetime, and the outpost's callback
+/// on the external host (on any host under the cookie domain in domain mode).
+fn proxy_client(proxy: &ProxyProvider) -> OAuth2Provider {
+    let external = proxy.external_host.trim_end_matches('/');
+    let mut redirect_uris = vec![RedirectUri {
+        matching_mode: RedirectUriMatching::Strict,
+        url: format!("{external}{}", ProxyProvider::CALLBACK_PATH),
+    }];
+    let domain = proxy.cookie_domain.trim_start_matches('.');
+    if proxy.mode == ProxyMode::ForwardDomain && !domain.is_empty() {
+        redirect_uris.push(RedirectUri {
+            matching_mode: RedirectUriMatching::Regex,
+            url: format!(
+                r"https?://([^/?#@]+\.)?{}(:[0-9]+)?{}",
+                regex::escape(domain),
+                regex::escape(ProxyProvider::CALLBACK_PATH)
+            ),
+        });
+    }
+    OAuth2Provider {
+        client_id: proxy.client_id.clone(),
+        client_type: ClientType::Confidential,
+        client_secret: proxy.client_secret.clone(),
+        redirect_uris,
+        access_token_validity: proxy.access_token_validity.clone(),
+        ..OAuth2Provider::default()
+    }
 }
 
 impl Client {
@@ -323,4 +358,4 @@ pub fn split_scopes(scope: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -23,6 +23,9 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 impl Timestamp {
+    /// 1970-01-01T00:00:00Z: before anything stored.
+    pub const EPOCH: Self = Self(OffsetDateTime::UNIX_EPOCH);
+
     /// Converts to UTC and drops sub-microsecond precision.
     pub fn from_datetime(t: OffsetDateTime) -> Self {
         let t = t.to_offset(UtcOffset::UTC);

@@ -152,6 +152,21 @@ pub struct ProxyProvider {
     pub access_token_validity: TimeDelta,
     /// Also send authentik's `X-authentik-*` header names.
     pub authentik_headers: bool,
+    /// The client id the outpost signs users in with (the provider is an OAuth2
+    /// client of the core too). Generated when the provider is made.
+    pub client_id: String,
+    /// The outpost's client secret. Generated when the provider is made.
+    pub client_secret: String,
+    /// The key that seals the outpost's session cookies; every outpost replica of
+    /// the provider gets it over the control channel. Generated when the provider is
+    /// made.
+    pub cookie_secret: String,
+}
+
+impl ProxyProvider {
+    /// The path under every external host where the outpost takes the browser back
+    /// from the core's authorization endpoint.
+    pub const CALLBACK_PATH: &'static str = "/outpost.gatehouse/callback";
 }
 
 impl Default for ProxyProvider {
@@ -169,6 +184,9 @@ impl Default for ProxyProvider {
             intercept_header_auth: true,
             access_token_validity: constant("hours=24"),
             authentik_headers: false,
+            client_id: String::new(),
+            client_secret: String::new(),
+            cookie_secret: String::new(),
         }
     }
 }

@@ -33,6 +33,7 @@ const SECRET_FIELDS: &[&str] = &[
     "token",
     "token_hash",
     "client_secret",
+    "cookie_secret",
     "key_data",
 ];
 
@@ -468,7 +469,7 @@ async fn apply_entry<E: Environment + Sync>(
         }
         (EntryState::Absent, Some(found)) => {
             model
-                .delete(session.tx, &found.id)
+                .delete(session.tx, &found.id, now)
                 .await
                 .map_err(write_error)?;
             session.wrote(model, None, Some(&found.id));

@@ -332,12 +332,12 @@ impl Model {
         }
     }
 
-    /// Deletes the object `id` (and what the database cascades to).
-    pub async fn delete(self, tx: &mut Tx, id: &str) -> Result<(), WriteError> {
+    /// Deletes the object `id` (and what the database cascades to) at `now`.
+    pub async fn delete(self, tx: &mut Tx, id: &str, now: Timestamp) -> Result<(), WriteError> {
         use crate::storage as s;
         match self {
-            Model::User => s::users::delete(tx, parse_id(id)?).await?,
-            Model::Group => s::groups::delete(tx, parse_id(id)?).await?,
+            Model::User => identity::delete_user(tx, parse_id(id)?, now).await?,
+            Model::Group => identity::delete_group(tx, parse_id(id)?, now).await?,
             Model::Token => s::tokens::delete(tx, parse_id(id)?).await?,
             Model::Brand => s::brands::delete(tx, parse_id(id)?).await?,
             Model::Flow => s::flows::delete(tx, parse_id(id)?).await?,

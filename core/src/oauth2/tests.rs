@@ -80,7 +80,7 @@ entries:
 "#;
 
 /// One RSA pair for every test: making one takes seconds in a debug build.
-fn test_pair() -> (String, String) {
+pub(crate) fn test_pair() -> (String, String) {
     static PAIR: OnceLock<(String, String)> = OnceLock::new();
     PAIR.get_or_init(|| {
         let pair = crate::oidc::keys::generate_rsa_pair("test", t0().as_datetime()).unwrap();

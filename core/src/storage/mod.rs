@@ -34,6 +34,7 @@ pub mod providers;
 pub mod sessions;
 pub mod stages;
 pub mod tokens;
+pub mod user_revocations;
 pub mod users;
 
 #[cfg(test)]

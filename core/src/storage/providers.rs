@@ -115,16 +115,16 @@ pub async fn create(db: &mut impl Db, new: NewProvider, now: Timestamp) -> Resul
     Ok(provider)
 }
 
-/// The client id an OAuth2 provider is found by (kept in its own indexed, unique
-/// column); `None` for other kinds and for an OAuth2 provider without one yet.
+/// The client id an OAuth2 or proxy provider is found by (kept in its own indexed,
+/// unique column); `None` for other kinds and for a provider without one yet.
 fn client_id_of(provider: &Provider) -> Option<&str> {
-    (provider.kind == ProviderKind::OAuth2)
+    matches!(provider.kind, ProviderKind::OAuth2 | ProviderKind::Proxy)
         .then(|| provider.settings.get("client_id").and_then(Value::as_str))
         .flatten()
         .filter(|id| !id.is_empty())
 }
 
-/// The OAuth2 provider whose client id is `client_id`.
+/// The OAuth2 or proxy provider whose client id is `client_id`.
 pub async fn find_by_client_id(db: &mut impl Db, client_id: &str) -> Result<Option<Provider>> {
     let sql = concat!(
         "SELECT ",

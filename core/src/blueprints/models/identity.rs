@@ -17,7 +17,7 @@ use crate::storage::brands::{self, Brand, NewBrand};
 use crate::storage::groups::{self, Group, NewGroup};
 use crate::storage::tokens::{self, NewToken, Token, TokenIntent};
 use crate::storage::users::{self, NewUser, User, UserType};
-use crate::storage::{StorageError, Tx};
+use crate::storage::{StorageError, Tx, sessions, user_revocations};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,11 +123,13 @@ pub(super) async fn list_users(tx: &mut Tx) -> Result<Vec<Object>, StorageError>
     }
 }
 
-/// Makes the user's direct groups exactly `wanted`.
+/// Makes the user's direct groups exactly `wanted`. A change revokes the user's
+/// outpost sessions, whose cookies carry the groups of their sign-in.
 async fn set_groups_of_user(
     tx: &mut Tx,
     user: UserId,
     wanted: &BTreeSet<GroupId>,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     let current: BTreeSet<GroupId> = groups::groups_of_user(tx, user)
         .await?
@@ -139,6 +141,9 @@ async fn set_groups_of_user(
     }
     for group in current.difference(wanted) {
         groups::remove_member(tx, *group, user).await?;
+    }
+    if current != *wanted {
+        user_revocations::revoke(tx, user, now).await?;
     }
     Ok(())
 }
@@ -189,11 +194,16 @@ pub(super) async fn update_user(
     user.name = r.name;
     user.email = r.email;
     user.path = r.path;
+    if user.is_active && !r.is_active {
+        // A deactivated user is signed out everywhere, outposts included.
+        sessions::revoke_all_for_user(tx, id, now).await?;
+        user_revocations::revoke(tx, id, now).await?;
+    }
     user.is_active = r.is_active;
     user.user_type = r.user_type;
     user.attributes = r.attributes;
     users::update(tx, &user, now).await?;
-    set_groups_of_user(tx, id, &r.groups).await?;
+    set_groups_of_user(tx, id, &r.groups, now).await?;
     Ok(())
 }
 
@@ -233,10 +243,13 @@ pub(super) async fn list_groups(tx: &mut Tx) -> Result<Vec<Object>, StorageError
         .collect())
 }
 
+/// Makes the group's direct members exactly `wanted`; every user who joins or leaves
+/// has their outpost sessions revoked.
 async fn set_members(
     tx: &mut Tx,
     group: GroupId,
     wanted: &BTreeSet<UserId>,
+    now: Timestamp,
 ) -> Result<(), StorageError> {
     let current: BTreeSet<UserId> = groups::members(tx, group)
         .await?
@@ -245,11 +258,37 @@ async fn set_members(
         .collect();
     for user in wanted.difference(&current) {
         groups::add_member(tx, group, *user).await?;
+        user_revocations::revoke(tx, *user, now).await?;
     }
     for user in current.difference(wanted) {
         groups::remove_member(tx, group, *user).await?;
+        user_revocations::revoke(tx, *user, now).await?;
     }
     Ok(())
+}
+
+/// Deletes a user; outposts hear that the user's sessions are revoked (the
+/// sessions themselves go with the user).
+pub(super) async fn delete_user(
+    tx: &mut Tx,
+    id: UserId,
+    now: Timestamp,
+) -> Result<bool, StorageError> {
+    user_revocations::revoke(tx, id, now).await?;
+    users::delete(tx, id).await
+}
+
+/// Deletes a group; its direct members' outpost sessions are revoked, as their
+/// cookies name it.
+pub(super) async fn delete_group(
+    tx: &mut Tx,
+    id: GroupId,
+    now: Timestamp,
+) -> Result<bool, StorageError> {
+    for user in groups::members(tx, id).await? {
+        user_revocations::revoke(tx, user.id, now).await?;
+    }
+    groups::delete(tx, id).await
 }
 
 pub(super) async fn create_group(
@@ -300,7 +339,7 @@ pub(super) async fn update_group(
     group.is_superuser = r.is_superuser;
     group.attributes = r.attributes;
     groups::update(tx, &group, now).await?;
-    set_members(tx, id, &r.users).await?;
+    set_members(tx, id, &r.users, now).await?;
     Ok(())
 }
 

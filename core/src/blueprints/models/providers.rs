@@ -84,8 +84,12 @@ pub(super) async fn create_provider(
     let common: ProviderCommon = typed(&common_part::<ProviderCommon>(fields))?;
     let kind = provider_kind(kind)?;
     let mut settings = settings_of::<ProviderCommon>(fields);
-    if kind == ProviderKind::OAuth2 {
-        generate_credentials(&mut settings)?;
+    match kind {
+        ProviderKind::OAuth2 => generate_credentials(&mut settings)?,
+        ProviderKind::Proxy => {
+            generate_credentials(&mut settings)?;
+            generate_cookie_secret(&mut settings)?;
+        }
     }
     let provider = providers::create(
         tx,
@@ -111,14 +115,6 @@ fn generate_credentials(settings: &mut Json) -> Result<(), WriteError> {
     let Some(map) = settings.as_object_mut() else {
         return Ok(());
     };
-    let random = |field: &str| {
-        random_key().map_err(|e| {
-            WriteError::Field(FieldError {
-                path: field.to_owned(),
-                message: format!("cannot be generated: {e}"),
-            })
-        })
-    };
     let empty = |value: Option<&Json>| value.and_then(|v| v.as_str()).is_none_or(str::is_empty);
     if empty(map.get("client_id")) {
         // Letters and digits only (some clients put the id in URLs unescaped). One
@@ -135,6 +131,33 @@ fn generate_credentials(settings: &mut Json) -> Result<(), WriteError> {
     if !public && empty(map.get("client_secret")) {
         let secret = format!("{}{}", random("client_secret")?, random("client_secret")?);
         map.insert("client_secret".into(), secret.into());
+    }
+    Ok(())
+}
+
+/// A random key for `field`.
+fn random(field: &str) -> Result<String, WriteError> {
+    random_key().map_err(|e| {
+        WriteError::Field(FieldError {
+            path: field.to_owned(),
+            message: format!("cannot be generated: {e}"),
+        })
+    })
+}
+
+/// A proxy provider's key for sealing its outposts' cookies, made once like its
+/// client credentials.
+fn generate_cookie_secret(settings: &mut Json) -> Result<(), WriteError> {
+    let Some(map) = settings.as_object_mut() else {
+        return Ok(());
+    };
+    if map
+        .get("cookie_secret")
+        .and_then(Json::as_str)
+        .is_none_or(str::is_empty)
+    {
+        let key = format!("{}{}", random("cookie_secret")?, random("cookie_secret")?);
+        map.insert("cookie_secret".into(), key.into());
     }
     Ok(())
 }
