@@ -141,6 +141,9 @@ pub struct Effects {
     pub login: Option<(String, Option<Timestamp>)>,
     /// Clear the core session cookie.
     pub logout: bool,
+    /// Sessions were ended (a sign-out, or the others at a sign-in that ends them):
+    /// outposts must be told.
+    pub sessions_revoked: bool,
     /// Answer only after this long: consecutive failed sign-ins slow down before
     /// they lock. The caller waits (the engine holds nothing meanwhile).
     pub delay: Option<std::time::Duration>,

@@ -150,6 +150,8 @@ pub struct Applier {
     options: ApplyOptions,
     /// Content hash of each key as last applied (or refused).
     applied: HashMap<String, String>,
+    /// Told when a pass wrote anything, for the outposts.
+    hub: Option<crate::outposts::Hub>,
 }
 
 /// The outcome of applying one source.
@@ -170,7 +172,15 @@ impl Applier {
             store,
             options,
             applied: HashMap::new(),
+            hub: None,
         }
+    }
+
+    /// Tells `hub` whenever a pass writes anything: a blueprint can change what
+    /// outposts enforce and whom they let in.
+    pub fn telling(mut self, hub: crate::outposts::Hub) -> Self {
+        self.hub = Some(hub);
+        self
     }
 
     /// Applies every source whose content differs from what was last applied under
@@ -184,6 +194,7 @@ impl Applier {
             .filter(|s| self.applied.get(&s.key) != Some(&hash_key(&s.text)))
             .collect();
         let mut retry_later = false;
+        let mut wrote = false;
         loop {
             let mut progressed = false;
             let mut refused = Vec::new();
@@ -192,6 +203,7 @@ impl Applier {
                 match &outcome {
                     Outcome::Applied(_) | Outcome::Disabled => {
                         progressed = true;
+                        wrote |= matches!(&outcome, Outcome::Applied(r) if r.wrote_anything());
                         self.applied
                             .insert(source.key.clone(), hash_key(&source.text));
                     }
@@ -209,6 +221,10 @@ impl Applier {
                 break;
             }
             pending = refused;
+        }
+        if wrote && let Some(hub) = &self.hub {
+            hub.publish(crate::outposts::Change::Config).await;
+            hub.publish(crate::outposts::Change::Revocations).await;
         }
         let gone: Vec<String> = self
             .applied

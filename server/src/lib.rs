@@ -1,6 +1,6 @@
 //! The Gatehouse core process: the HTTP and HTTPS listeners (axum on hyper, rustls),
-//! health and metrics endpoints, and the command line. Later issues add the login
-//! pages, the OIDC endpoints, the admin API and the outpost hub here.
+//! health and metrics endpoints, the login pages, the OIDC endpoints, the outposts'
+//! control-channel hub, and the command line.
 
 pub mod blueprints;
 pub mod cli;
@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod outposts;
 pub mod serve;
 pub mod shutdown;
 pub mod state;

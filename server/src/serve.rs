@@ -92,11 +92,13 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         metrics.local_addr()?,
     );
     let blueprints_dir = settings.blueprints_dir.clone();
+    let hub = crate::outposts::Hub::new(store.clone(), OffsetDateTime::now_utc());
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings),
         secret_key,
         oauth2: gatehouse_core::oauth2::Caches::default(),
+        hub: hub.clone(),
     };
     let app = crate::http::app(state);
     let handle_for_upkeep = handle.clone();
@@ -105,7 +107,8 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     // stop) the listeners; each outcome is logged and recorded.
     let (first_pass, first_pass_done) = tokio::sync::oneshot::channel();
     let blueprints = tokio::spawn(crate::blueprints::run(
-        crate::blueprints::Applier::new(store.clone(), ApplyOptions::default()),
+        crate::blueprints::Applier::new(store.clone(), ApplyOptions::default())
+            .telling(hub.clone()),
         blueprints_dir,
         stop.clone(),
         first_pass,
@@ -115,6 +118,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
         browser_url(http_addr),
         first_pass_done,
     ));
+    let hub_task = tokio::spawn(hub.run(stop.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(listeners::serve_plain(http, app.clone(), stop.clone()));
     tasks.spawn(listeners::serve_tls(https, tls, app, stop.clone()));
@@ -175,6 +179,7 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     upkeep.abort();
     announce.abort();
     blueprints.abort();
+    hub_task.abort();
     // Connections still held by aborted requests would make close() wait forever.
     if tokio::time::timeout(CLOSE_TIMEOUT, store.close())
         .await

@@ -17,4 +17,6 @@ pub struct AppState {
     /// OAuth2 clients and tokens kept between requests (see its docs for how stale
     /// they may get).
     pub oauth2: gatehouse_core::oauth2::Caches,
+    /// Where changes that matter to outposts are published.
+    pub hub: crate::outposts::Hub,
 }

@@ -452,8 +452,12 @@ async fn user_login(settings: UserLoginStage, ctx: Context<'_>) -> Result<StageR
         time::Duration::ZERO
     };
     let expires_at = now + lifetime;
-    if settings.terminate_other_sessions {
-        sessions::revoke_all_for_user(ctx.tx, user.id, now).await?;
+    if settings.terminate_other_sessions
+        && !sessions::revoke_all_for_user(ctx.tx, user.id, now)
+            .await?
+            .is_empty()
+    {
+        ctx.effects.sessions_revoked = true;
     }
     let key = random_key()?;
     sessions::create(
@@ -480,7 +484,8 @@ async fn user_logout(ctx: Context<'_>) -> Result<StageResult, FlowError> {
         && let Some(session) =
             sessions::find_active_by_key_hash(ctx.tx, &hash_key(key), ctx.request.now).await?
     {
-        sessions::revoke(ctx.tx, session.id, ctx.request.now).await?;
+        ctx.effects.sessions_revoked |=
+            sessions::revoke(ctx.tx, session.id, ctx.request.now).await?;
     }
     ctx.effects.logout = true;
     Ok(StageResult::Done)

@@ -26,6 +26,7 @@ pub mod events;
 pub mod flow_sessions;
 pub mod flows;
 pub mod groups;
+pub mod notify;
 pub mod oauth2;
 pub mod outposts;
 pub mod policies;

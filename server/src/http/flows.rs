@@ -425,6 +425,7 @@ async fn executor(
     {
         Ok(Outcome { challenge, effects }) => {
             slow_down(&effects).await;
+            tell_outposts(state, &effects).await;
             let mut body = serde_json::to_value(&challenge).unwrap_or_default();
             if let Value::Object(map) = &mut body {
                 let kind = if matches!(challenge, Challenge::Redirect { .. }) {
@@ -444,6 +445,16 @@ async fn executor(
 
 /// Holds the answer to a repeated failed sign-in (the engine asks; the database
 /// transaction is already over, so waiting holds nothing).
+/// Outposts hear about the sessions a flow step ended.
+pub(crate) async fn tell_outposts(state: &AppState, effects: &Effects) {
+    if effects.sessions_revoked {
+        state
+            .hub
+            .publish(crate::outposts::Change::Revocations)
+            .await;
+    }
+}
+
 async fn slow_down(effects: &Effects) {
     if let Some(delay) = effects.delay {
         tokio::time::sleep(delay).await;
@@ -549,6 +560,7 @@ async fn page(
         Err(err) => return error_response(&err),
     };
     slow_down(&outcome.effects).await;
+    tell_outposts(state, &outcome.effects).await;
     let flow_key = outcome
         .effects
         .set_flow_key

@@ -70,6 +70,10 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(sessions::revoke_form),
         )
         .route(
+            gatehouse_config::control::PATH,
+            get(crate::outposts::connection::upgrade),
+        )
+        .route(
             "/api/v1/flows/executor/{slug}/",
             get(flows::executor_get).post(flows::executor_post),
         )

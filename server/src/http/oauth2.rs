@@ -298,6 +298,7 @@ pub(crate) async fn run_authorization(
         // The flow has something to show: its page takes over, with the flow cookie.
         _ => Redirect::to(&format!("/if/flow/{flow_slug}/")).into_response(),
     };
+    super::flows::tell_outposts(state, &outcome.effects).await;
     apply_effects(&mut response, &outcome.effects, caller.tls());
     response
 }

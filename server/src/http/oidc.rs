@@ -257,6 +257,11 @@ pub async fn end_session(
                 if sessions::revoke(&mut db, session.id, now).await.is_err() {
                     return unavailable();
                 }
+                drop(db);
+                state
+                    .hub
+                    .publish(crate::outposts::Change::Revocations)
+                    .await;
             }
             Ok(None) => {}
             Err(_) => return unavailable(),

@@ -99,8 +99,13 @@ async fn revoke_own(
     match sessions::get(&mut db, id).await.ok()? {
         Some(target) if target.user_id == current.user_id => {
             let revoked = sessions::revoke(&mut db, id, now).await.ok()?;
+            drop(db);
             if revoked {
                 tracing::info!(session = %id, user = %current.user_id, "session revoked by its owner");
+                state
+                    .hub
+                    .publish(crate::outposts::Change::Revocations)
+                    .await;
             }
             Some(revoked)
         }

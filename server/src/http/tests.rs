@@ -18,8 +18,10 @@ async fn sqlite_store(dir: &std::path::Path) -> Store {
 }
 
 async fn state(dir: &std::path::Path) -> AppState {
+    let store = sqlite_store(dir).await;
     AppState {
-        store: sqlite_store(dir).await,
+        hub: crate::outposts::Hub::new(store.clone(), time::OffsetDateTime::UNIX_EPOCH),
+        store,
         settings: Arc::new(Settings::default()),
         secret_key: gatehouse_config::Secret::new("k".repeat(64)),
         oauth2: gatehouse_core::oauth2::Caches::default(),
