@@ -13,6 +13,6 @@ pub mod settings;
 pub use env::{Environment, ProcessEnv};
 pub use secret::Secret;
 pub use settings::{
-    DatabaseSettings, ListenSettings, LogFormat, LogLevel, LoginSettings, PasswordHashSettings,
-    Settings, SettingsError, TlsSettings,
+    DatabaseSettings, ListenSettings, LogFormat, LogLevel, LoginSettings, OutpostSettings,
+    PasswordHashSettings, Settings, SettingsError, TlsSettings,
 };

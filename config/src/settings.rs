@@ -51,6 +51,9 @@ pub struct Settings {
     pub password_hash: PasswordHashSettings,
     /// Sign-in throttling.
     pub login: LoginSettings,
+    /// Run an outpost inside the server, on the server's own control channel (as
+    /// authentik's embedded outpost).
+    pub embedded_outpost: bool,
 }
 
 /// argon2id parameters for new password hashes (existing hashes keep theirs).
@@ -111,6 +114,7 @@ impl Default for Settings {
             tls: TlsSettings::default(),
             password_hash: PasswordHashSettings::default(),
             login: LoginSettings::default(),
+            embedded_outpost: true,
         }
     }
 }
@@ -344,11 +348,7 @@ impl Settings {
     /// Loads settings: defaults, then the file named by `GATEHOUSE_CONFIG` (if any),
     /// then the other `GATEHOUSE_*` variables of `env`.
     pub fn load(env: &impl Environment) -> Result<Self, SettingsError> {
-        let vars = env.vars();
-        let file = vars
-            .iter()
-            .find(|(k, _)| k == CONFIG_FILE_VAR)
-            .map(|(_, v)| PathBuf::from(v));
+        let (file, vars) = file_and_vars(env);
         Self::load_with_file(file.as_deref(), vars)
     }
 
@@ -356,27 +356,7 @@ impl Settings {
         file: Option<&Path>,
         vars: Vec<(String, String)>,
     ) -> Result<Self, SettingsError> {
-        let mut figment = Figment::new();
-        if let Some(path) = file {
-            // Read it ourselves: figment silently skips a missing file.
-            let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
-            // Parse once here so a syntax error names the file, not a setting.
-            Toml::string(&text)
-                .data()
-                .map_err(|e| SettingsError::File {
-                    path: path.to_owned(),
-                    message: one_line_toml_error(&e.to_string()),
-                })?;
-            figment = figment.merge(FileProvider {
-                path: path.to_owned(),
-                text,
-            });
-        }
-        figment = figment.merge(EnvProvider { vars });
-        let settings: Settings = figment.extract_lossy().map_err(describe)?;
+        let settings: Settings = extract(file, vars)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -403,6 +383,44 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| DatabaseUrl::sqlite_file(&self.data_dir.join("gatehouse.db")))
     }
+}
+
+/// Defaults, then `file` (TOML) if any, then the `GATEHOUSE_*` variables.
+fn extract<T: serde::de::DeserializeOwned>(
+    file: Option<&Path>,
+    vars: Vec<(String, String)>,
+) -> Result<T, SettingsError> {
+    let mut figment = Figment::new();
+    if let Some(path) = file {
+        // Read it ourselves: figment silently skips a missing file.
+        let text = std::fs::read_to_string(path).map_err(|e| SettingsError::File {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        // Parse once here so a syntax error names the file, not a setting.
+        Toml::string(&text)
+            .data()
+            .map_err(|e| SettingsError::File {
+                path: path.to_owned(),
+                message: one_line_toml_error(&e.to_string()),
+            })?;
+        figment = figment.merge(FileProvider {
+            path: path.to_owned(),
+            text,
+        });
+    }
+    figment = figment.merge(EnvProvider { vars });
+    figment.extract_lossy().map_err(describe)
+}
+
+/// The settings file `env` names with `GATEHOUSE_CONFIG`, and every variable.
+fn file_and_vars(env: &impl Environment) -> (Option<PathBuf>, Vec<(String, String)>) {
+    let vars = env.vars();
+    let file = vars
+        .iter()
+        .find(|(k, _)| k == CONFIG_FILE_VAR)
+        .map(|(_, v)| PathBuf::from(v));
+    (file, vars)
 }
 
 /// `["listen", "http"]` → `GATEHOUSE_LISTEN__HTTP`.
@@ -545,6 +563,9 @@ fn de_secret_key<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Secret>, D::
     }
     Ok(Some(Secret::new(raw)))
 }
+
+mod outpost;
+pub use outpost::OutpostSettings;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,180 @@
+use gatehouse_config::control::{Revocations, RevokedSession, RevokedUser};
+use gatehouse_config::objects::ProxyMode;
+use time::OffsetDateTime;
+
+use super::*;
+use crate::session::{key_of, seal};
+use crate::state::Outpost;
+use crate::testing::{SECRET, session, snapshot};
+
+const ISSUED: i64 = 1_800_000_000;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(ISSUED + 60).unwrap()
+}
+
+fn cookie_of(s: &OutpostSession) -> String {
+    let name = cookie_name(Uuid::from_u128(7));
+    format!("other=1; {name}={}", seal(&key_of(SECRET), &name, s))
+}
+
+async fn outpost(mode: ProxyMode) -> std::sync::Arc<Outpost> {
+    let outpost = Outpost::new(None);
+    outpost.apply_config("v1".into(), snapshot(mode)).await;
+    outpost
+}
+
+fn ask(outpost: &Outpost, host: &str, path: &str, cookies: &str) -> Verdict {
+    decide(
+        &outpost.enforced(),
+        &outpost.revoked(),
+        Request {
+            host,
+            path,
+            cookies,
+        },
+        now(),
+    )
+}
+
+#[tokio::test]
+async fn a_member_of_the_bound_group_is_let_in_and_others_are_refused_or_asked_to_sign_in() {
+    let outpost = outpost(ProxyMode::ForwardSingle).await;
+    let host = "prom.example.org";
+    let ada = session("ada", &["ops"], ISSUED);
+    assert_eq!(
+        ask(&outpost, host, "/graph", &cookie_of(&ada)),
+        Verdict::Allow(Some(Box::new(ada.clone())))
+    );
+    // Host names compare without case.
+    assert!(matches!(
+        ask(&outpost, "Prom.Example.ORG", "/", &cookie_of(&ada)),
+        Verdict::Allow(_)
+    ));
+    let bob = session("bob", &["dev"], ISSUED);
+    assert_eq!(
+        ask(&outpost, host, "/graph", &cookie_of(&bob)),
+        Verdict::Forbidden {
+            application: "Prometheus".into()
+        }
+    );
+    // In the group, but the expression policy refuses (bindings: all must pass).
+    let mallory = session("mallory", &["ops"], ISSUED);
+    assert!(matches!(
+        ask(&outpost, host, "/", &cookie_of(&mallory)),
+        Verdict::Forbidden { .. }
+    ));
+    assert_eq!(ask(&outpost, host, "/graph", ""), Verdict::SignIn);
+    assert_eq!(
+        ask(
+            &outpost,
+            host,
+            "/graph",
+            "gatehouse_proxy_00000000000000000000000000000007=forged"
+        ),
+        Verdict::SignIn
+    );
+    let mut expired = ada.clone();
+    expired.expires_at = now().unix_timestamp();
+    assert_eq!(
+        ask(&outpost, host, "/", &cookie_of(&expired)),
+        Verdict::SignIn
+    );
+}
+
+#[tokio::test]
+async fn skipped_paths_pass_without_a_session_and_unknown_hosts_are_not_served() {
+    let outpost = outpost(ProxyMode::ForwardSingle).await;
+    assert_eq!(
+        ask(&outpost, "prom.example.org", "/-/healthy", ""),
+        Verdict::Allow(None)
+    );
+    assert_eq!(
+        ask(&outpost, "prom.example.org", "/public/x.css", ""),
+        Verdict::Allow(None)
+    );
+    // The pattern is anchored: a longer path is not skipped.
+    assert_eq!(
+        ask(&outpost, "prom.example.org", "/-/healthy/x", ""),
+        Verdict::SignIn
+    );
+    assert_eq!(
+        ask(&outpost, "grafana.example.org", "/", ""),
+        Verdict::UnknownHost
+    );
+}
+
+#[tokio::test]
+async fn domain_mode_serves_every_host_under_the_cookie_domain_and_no_other() {
+    let outpost = outpost(ProxyMode::ForwardDomain).await;
+    let ada = cookie_of(&session("ada", &["ops"], ISSUED));
+    for host in ["grafana.example.org", "example.org", "a.b.example.org:8443"] {
+        assert!(
+            matches!(ask(&outpost, host, "/", &ada), Verdict::Allow(Some(_))),
+            "{host}"
+        );
+    }
+    for host in ["evilexample.org", "example.org.evil.test"] {
+        assert_eq!(
+            ask(&outpost, host, "/", &ada),
+            Verdict::UnknownHost,
+            "{host}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_session_or_a_user_revoked_after_sign_in_must_sign_in_again() {
+    let outpost = outpost(ProxyMode::ForwardSingle).await;
+    let host = "prom.example.org";
+    let ada = session("ada", &["ops"], ISSUED);
+    let eve = session("eve", &["ops"], ISSUED);
+    let zoe = session("zoe", &["ops"], ISSUED);
+    let at = |t: i64| OffsetDateTime::from_unix_timestamp(t).unwrap();
+    outpost
+        .apply_revocations(&Revocations {
+            sessions: vec![RevokedSession {
+                id: ada.sid,
+                at: at(ISSUED + 10),
+            }],
+            users: vec![
+                RevokedUser {
+                    id: eve.uid,
+                    at: at(ISSUED + 10),
+                },
+                // Revoked before zoe signed in: her new session counts.
+                RevokedUser {
+                    id: zoe.uid,
+                    at: at(ISSUED - 10),
+                },
+            ],
+        })
+        .await;
+    assert_eq!(ask(&outpost, host, "/", &cookie_of(&ada)), Verdict::SignIn);
+    assert_eq!(ask(&outpost, host, "/", &cookie_of(&eve)), Verdict::SignIn);
+    assert!(matches!(
+        ask(&outpost, host, "/", &cookie_of(&zoe)),
+        Verdict::Allow(Some(_))
+    ));
+    // Another session of ada is not touched.
+    let again = session("ada", &["ops"], ISSUED + 20);
+    assert!(matches!(
+        ask(&outpost, host, "/", &cookie_of(&again)),
+        Verdict::Allow(Some(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_provider_without_an_application_lets_nobody_in() {
+    let outpost = Outpost::new(None);
+    let mut lone = snapshot(ProxyMode::ForwardSingle);
+    if let Some(p) = lone.providers.first_mut() {
+        p.application = None;
+    }
+    outpost.apply_config("v2".into(), lone).await;
+    let ada = session("ada", &["ops"], ISSUED);
+    assert!(matches!(
+        ask(&outpost, "prom.example.org", "/", &cookie_of(&ada)),
+        Verdict::Forbidden { .. }
+    ));
+}
