@@ -32,6 +32,36 @@ pub async fn authenticate(db: &mut impl Db, token: &str) -> Result<Option<Outpos
     outposts::find_by_token_hash(db, &hash_key(token)).await
 }
 
+/// The name of the outpost that runs inside the server (`embedded_outpost`), as
+/// authentik names its own. Blueprints find it by this name to give it providers.
+pub const EMBEDDED_NAME: &str = "gatehouse Embedded Outpost";
+
+/// Makes sure the embedded outpost exists and connects with `token` (derived from
+/// the server's secret key, so every replica sharing that key agrees on it).
+pub async fn ensure_embedded(
+    db: &mut impl Db,
+    token: &str,
+    now: Timestamp,
+) -> Result<Outpost, StorageError> {
+    let hash = hash_key(token);
+    if let Some(found) = outposts::find_by_name(db, EMBEDDED_NAME).await? {
+        if found.token_hash != hash {
+            outposts::set_token_hash(db, found.id, &hash, now).await?;
+        }
+        return Ok(Outpost {
+            token_hash: hash,
+            ..found
+        });
+    }
+    match outposts::create(db, outposts::NewOutpost::new(EMBEDDED_NAME, hash), now).await {
+        // Another replica starting at the same time made it first.
+        Err(StorageError::Conflict(_)) => outposts::find_by_name(db, EMBEDDED_NAME)
+            .await?
+            .ok_or(StorageError::Conflict(EMBEDDED_NAME.into())),
+        made => made,
+    }
+}
+
 /// The snapshot `outpost` enforces now, and its version (a digest of its content, so
 /// that every replica names the same snapshot alike).
 pub async fn snapshot(

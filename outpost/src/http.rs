@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::header::{COOKIE, HOST, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -40,12 +40,13 @@ pub async fn serve(listener: TcpListener, outpost: Arc<Outpost>) -> std::io::Res
     }
 }
 
-fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The answer to one request.
-pub fn answer(outpost: &Outpost, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// The answer to one request (also what the server's embedded outpost answers on
+/// the core's listeners).
+pub fn answer<B>(outpost: &Outpost, req: &Request<B>) -> Response<Full<Bytes>> {
     match req.uri().path().strip_prefix(PREFIX) {
         Some("ping") => status(StatusCode::NO_CONTENT),
         Some("auth/nginx") => auth_nginx(outpost, req),
@@ -54,7 +55,7 @@ pub fn answer(outpost: &Outpost, req: &Request<Incoming>) -> Response<Full<Bytes
 }
 
 /// nginx's `auth_request`: 200 with the identity, 401 to sign in, 403 refused.
-fn auth_nginx(outpost: &Outpost, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn auth_nginx<B>(outpost: &Outpost, req: &Request<B>) -> Response<Full<Bytes>> {
     let original = header(req, "x-original-url");
     let from_original = original.and_then(|u| u.split_once("://")).map(|(_, rest)| {
         let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));

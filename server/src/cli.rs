@@ -1,11 +1,12 @@
-//! Command line: `gatehouse server`, `gatehouse migrate`, `gatehouse version`.
+//! Command line: `gatehouse server`, `gatehouse outpost`, `gatehouse migrate`,
+//! `gatehouse blueprint …`, `gatehouse version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use gatehouse_config::{ProcessEnv, Settings};
+use gatehouse_config::{OutpostSettings, ProcessEnv, Settings};
 
 use crate::error::StartError;
 
@@ -23,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run the core server: HTTP, HTTPS and metrics listeners.
     Server,
+    /// Run a standalone outpost against the core at GATEHOUSE_HOST, with the token
+    /// GATEHOUSE_TOKEN.
+    Outpost,
     /// Apply pending database migrations, then exit.
     Migrate,
     /// Print the version and exit.
@@ -67,6 +71,7 @@ pub fn main() -> ExitCode {
             println!("gatehouse {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Command::Outpost => return outpost(),
         command => command,
     };
     let settings = match Settings::load(&ProcessEnv) {
@@ -77,7 +82,11 @@ pub fn main() -> ExitCode {
         }
     };
     // Blueprint commands print their results on stdout; logs go to stderr there.
-    crate::logging::init(&settings, matches!(command, Command::Blueprint(_)));
+    crate::logging::init(
+        settings.log_level,
+        settings.log_format,
+        matches!(command, Command::Blueprint(_)),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -92,7 +101,7 @@ pub fn main() -> ExitCode {
         match command {
             Command::Server => crate::serve::run(settings, started).await.map(|()| true),
             Command::Migrate => crate::serve::migrate(settings).await.map(|()| true),
-            Command::Version => Ok(true),
+            Command::Version | Command::Outpost => Ok(true),
             Command::Blueprint(BlueprintCommand::Validate { files }) => {
                 crate::blueprints::cli::validate(&settings, &files).await
             }
@@ -114,6 +123,46 @@ pub fn main() -> ExitCode {
                 StartError::Setting { .. } => ExitCode::from(2),
                 _ => ExitCode::FAILURE,
             }
+        }
+    }
+}
+
+/// `gatehouse outpost`: its own settings (no database), until a signal.
+fn outpost() -> ExitCode {
+    let settings = match OutpostSettings::load(&ProcessEnv) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("gatehouse: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::logging::init(settings.log_level, settings.log_format, false);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("gatehouse: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let mut signals = crate::shutdown::Signals::install()?;
+        let stop = async move {
+            let signal = signals.recv().await;
+            tracing::info!(signal, "stopping");
+        };
+        gatehouse_outpost::run(settings, stop)
+            .await
+            .map_err(std::io::Error::other)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "outpost stopped");
+            eprintln!("gatehouse: {err}");
+            ExitCode::FAILURE
         }
     }
 }

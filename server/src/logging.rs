@@ -1,15 +1,15 @@
 //! Structured logs with `tracing`: human-readable text by default, one JSON object per
 //! line with `log_format = "json"`.
 
-use gatehouse_config::{LogFormat, Settings};
+use gatehouse_config::{LogFormat, LogLevel};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `log_level` for
 /// debugging one module; otherwise the level applies to Gatehouse and sqlx is kept
 /// to warnings (it logs every slow statement at info). `to_stderr` is for commands
 /// whose standard output is their result.
-pub fn init(settings: &Settings, to_stderr: bool) {
-    let level = settings.log_level.as_filter();
+pub fn init(level: LogLevel, format: LogFormat, to_stderr: bool) {
+    let level = level.as_filter();
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
     // Colours only for a person at a terminal, never into files or log collectors.
@@ -30,7 +30,7 @@ pub fn init(settings: &Settings, to_stderr: bool) {
         .with_writer(writer)
         .with_ansi(ansi);
     // try_init: a second call (tests) keeps the first subscriber instead of failing.
-    let _ = match settings.log_format {
+    let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()

@@ -2,6 +2,7 @@
 //! and hear every revocation (protocol: `gatehouse_config::control`).
 
 pub mod connection;
+pub mod embedded;
 pub mod hub;
 mod status;
 

@@ -93,12 +93,26 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     );
     let blueprints_dir = settings.blueprints_dir.clone();
     let hub = crate::outposts::Hub::new(store.clone(), OffsetDateTime::now_utc());
+    let embedded = if settings.embedded_outpost {
+        let (outpost, task) = crate::outposts::embedded::start(
+            &store,
+            &secret_key,
+            http_addr,
+            &settings.data_dir,
+            OffsetDateTime::now_utc().into(),
+        )
+        .await?;
+        Some((outpost, task))
+    } else {
+        None
+    };
     let state = AppState {
         store: store.clone(),
         settings: Arc::new(settings),
         secret_key,
         oauth2: gatehouse_core::oauth2::Caches::default(),
         hub: hub.clone(),
+        embedded_outpost: embedded.as_ref().map(|(outpost, _)| outpost.clone()),
     };
     let app = crate::http::app(state);
     let handle_for_upkeep = handle.clone();
@@ -180,6 +194,9 @@ pub async fn run(settings: Settings, started: Instant) -> Result<(), StartError>
     announce.abort();
     blueprints.abort();
     hub_task.abort();
+    if let Some((_, task)) = embedded {
+        task.abort();
+    }
     // Connections still held by aborted requests would make close() wait forever.
     if tokio::time::timeout(CLOSE_TIMEOUT, store.close())
         .await

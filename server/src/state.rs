@@ -19,4 +19,6 @@ pub struct AppState {
     pub oauth2: gatehouse_core::oauth2::Caches,
     /// Where changes that matter to outposts are published.
     pub hub: crate::outposts::Hub,
+    /// The outpost running inside the server, when `embedded_outpost` is on.
+    pub embedded_outpost: Option<Arc<gatehouse_outpost::Outpost>>,
 }

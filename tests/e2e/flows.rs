@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::harness::Server;
 
-const LOGIN_FLOW: &str = "version: 1
+pub(crate) const LOGIN_FLOW: &str = "version: 1
 entries:
   - model: gatehouse_core.user
     identifiers: {username: alice}
@@ -98,11 +98,16 @@ pub(crate) async fn server_with_blueprints(
         std::fs::write(folder.join(name), text).unwrap();
     }
     let server = Server::start(data.path(), env);
-    // Blueprints apply in the background: wait for the flow to exist.
+    wait_for_sign_in(&server).await;
+    (data, server)
+}
+
+/// Blueprints apply in the background: waits for the sign-in flow to exist.
+pub(crate) async fn wait_for_sign_in(server: &Server) {
     let url = server.http_url("/api/v1/flows/executor/sign-in/");
     for _ in 0..150 {
         if reqwest::get(&url).await.unwrap().status() == 200 {
-            return (data, server);
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

@@ -60,58 +60,25 @@ impl Server {
     /// Starts a server with `data_dir` and extra environment, every listener on an
     /// ephemeral loopback port, and waits until it reports its addresses.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_on(data_dir, "127.0.0.1:0", env)
+    }
+
+    /// [`Server::start`] with the HTTP listener on `http` (to come back on the same
+    /// port after a restart).
+    pub fn start_on(data_dir: &Path, http: &str, env: &[(&str, &str)]) -> Server {
         let mut cmd = command();
         cmd.arg("server")
             .env("GATEHOUSE_DATA_DIR", data_dir)
             // Not the working directory's ./blueprints: a test opts in to a folder.
             .env("GATEHOUSE_BLUEPRINTS_DIR", data_dir.join("blueprints"))
             .env("GATEHOUSE_LOG_FORMAT", "json")
-            .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
+            .env("GATEHOUSE_LISTEN__HTTP", http)
             .env("GATEHOUSE_LISTEN__HTTPS", "127.0.0.1:0")
             .env("GATEHOUSE_LISTEN__METRICS", "127.0.0.1:0")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let log = log.clone();
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if let Ok(json) = serde_json::from_str::<Value>(&line)
-                        && json["message"] == "listening"
-                    {
-                        let _ = tx.send(json);
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let deadline = Instant::now() + START_TIMEOUT;
-        let listening = loop {
-            if let Ok(json) = rx.recv_timeout(Duration::from_millis(100)) {
-                break json;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "gatehouse server exited with {status} before listening:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!(
-                    "gatehouse server did not listen within {START_TIMEOUT:?}:\n{}",
-                    log.lock().unwrap().join("\n")
-                );
-            }
-        };
+        let (child, log, listening) = spawn_until(cmd, "listening", "gatehouse server");
         let addr = |key: &str| listening[key].as_str().unwrap().parse().unwrap();
         Server {
             http: addr("http"),
@@ -130,23 +97,7 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gatehouse did not stop after SIGTERM:\n{}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut self.child, &self.log)
     }
 
     /// Everything the process wrote so far.
@@ -161,6 +112,133 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             eprintln!("---- gatehouse server log ----\n{}", self.log_text());
+        }
+    }
+}
+
+/// Spawns `cmd`, collects its output lines and waits for the JSON log line whose
+/// message is `ready`, which it returns.
+fn spawn_until(
+    mut cmd: Command,
+    ready: &'static str,
+    what: &str,
+) -> (Child, Arc<Mutex<Vec<String>>>, Value) {
+    let mut child = cmd.spawn().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let log = log.clone();
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if let Ok(json) = serde_json::from_str::<Value>(&line)
+                    && json["message"] == ready
+                {
+                    let _ = tx.send(json);
+                }
+                log.lock().unwrap().push(line);
+            }
+        });
+    }
+    let deadline = Instant::now() + START_TIMEOUT;
+    let found = loop {
+        if let Ok(json) = rx.recv_timeout(Duration::from_millis(100)) {
+            break json;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            std::thread::sleep(Duration::from_millis(100));
+            panic!(
+                "{what} exited with {status} before listening:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{what} did not listen within {START_TIMEOUT:?}:\n{}",
+                log.lock().unwrap().join("\n")
+            );
+        }
+    };
+    (child, log, found)
+}
+
+/// Sends SIGTERM to `child` and waits for it to exit.
+fn terminate(child: &mut Child, log: &Mutex<Vec<String>>) -> ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -TERM failed");
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not stop after SIGTERM:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `gatehouse outpost`.
+pub struct Outpost {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    /// Address of its HTTP listener.
+    pub http: SocketAddr,
+}
+
+impl Outpost {
+    /// Starts an outpost with `data_dir` against the core at `core` (a URL) with
+    /// `token`, listening on an ephemeral loopback port.
+    pub fn start(data_dir: &Path, core: &str, token: &str) -> Outpost {
+        let mut cmd = command();
+        cmd.arg("outpost")
+            .env("GATEHOUSE_HOST", core)
+            .env("GATEHOUSE_TOKEN", token)
+            .env("GATEHOUSE_DATA_DIR", data_dir)
+            .env("GATEHOUSE_LOG_FORMAT", "json")
+            .env("GATEHOUSE_LOG_LEVEL", "debug")
+            .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let (child, log, listening) = spawn_until(cmd, "outpost listening", "gatehouse outpost");
+        Outpost {
+            http: listening["http"].as_str().unwrap().parse().unwrap(),
+            child,
+            log,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn stop(mut self) -> ExitStatus {
+        terminate(&mut self.child, &self.log)
+    }
+
+    /// Everything the process wrote so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Outpost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- gatehouse outpost log ----\n{}", self.log_text());
         }
     }
 }

@@ -17,5 +17,6 @@ mod dependency_rules;
 mod flows;
 mod harness;
 mod oidc;
+mod outposts;
 mod server;
 mod sessions;

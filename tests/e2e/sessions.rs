@@ -9,7 +9,7 @@ use crate::flows::{Jar, client, csrf_of, server};
 use crate::harness::Server;
 
 /// A browser signed in as `who` through the JSON executor.
-async fn signed_in(server: &Server, who: &str, agent: &str) -> Jar {
+pub(crate) async fn signed_in(server: &Server, who: &str, agent: &str) -> Jar {
     let url = server.http_url("/api/v1/flows/executor/sign-in/");
     let mut jar = Jar::default();
     let first = client()

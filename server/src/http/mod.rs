@@ -70,6 +70,10 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(sessions::revoke_form),
         )
         .route(
+            "/outpost.gatehouse/{*rest}",
+            axum::routing::any(crate::outposts::embedded::handle),
+        )
+        .route(
             gatehouse_config::control::PATH,
             get(crate::outposts::connection::upgrade),
         )

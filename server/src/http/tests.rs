@@ -25,6 +25,7 @@ async fn state(dir: &std::path::Path) -> AppState {
         settings: Arc::new(Settings::default()),
         secret_key: gatehouse_config::Secret::new("k".repeat(64)),
         oauth2: gatehouse_core::oauth2::Caches::default(),
+        embedded_outpost: None,
     }
 }
 

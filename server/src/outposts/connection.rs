@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,7 +33,9 @@ pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    // The token is checked first: a request that is not an upgrade learns that only
+    // once it has a valid token.
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let token = headers
         .get(header::AUTHORIZATION)
@@ -44,10 +47,13 @@ pub async fn upgrade(
         Err(err) => Err(err),
     };
     match outpost {
-        Ok(Some(outpost)) => {
-            let hub = state.hub.clone();
-            ws.on_upgrade(move |socket| serve(socket, outpost, hub, peer))
-        }
+        Ok(Some(outpost)) => match ws {
+            Ok(ws) => {
+                let hub = state.hub.clone();
+                ws.on_upgrade(move |socket| serve(socket, outpost, hub, peer))
+            }
+            Err(rejection) => rejection.into_response(),
+        },
         Ok(None) => {
             tracing::warn!(
                 peer = %peer.ip(),
