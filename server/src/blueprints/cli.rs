@@ -126,10 +126,12 @@ pub async fn apply(
         ..ApplyOptions::default()
     };
     let mut ok = true;
+    let mut wrote = false;
     for file in files {
         match read(file) {
             Ok(source) => {
                 let outcome = apply_source(&store, &source, options).await;
+                wrote |= !dry_run && matches!(&outcome, Outcome::Applied(r) if r.wrote_anything());
                 ok &= report(file, &outcome, dry_run);
             }
             Err(message) => {
@@ -137,6 +139,9 @@ pub async fn apply(
                 ok = false;
             }
         }
+    }
+    if wrote {
+        crate::outposts::hub::tell_replicas(&store).await;
     }
     store.close().await;
     Ok(ok)

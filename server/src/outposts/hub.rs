@@ -54,6 +54,19 @@ pub enum Event {
     Revocations(Arc<Revocations>),
 }
 
+/// Tells every running replica that objects changed, from a process that has no hub
+/// (`gatehouse blueprint apply`): on PostgreSQL their hubs pass it to their
+/// outposts. SQLite has no channel for it; the server's own blueprint folder is
+/// what it watches.
+pub async fn tell_replicas(store: &Store) {
+    for change in [Change::Config, Change::Revocations] {
+        let payload = format!("cli:{}", change.word());
+        if let Err(err) = notify::publish(store, &payload).await {
+            tracing::warn!(error = %err, "cannot tell the running servers about the change");
+        }
+    }
+}
+
 /// The hub; cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
@@ -239,5 +252,62 @@ impl Hub {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_core::storage::sessions::{self, NewSession};
+    use gatehouse_core::storage::users::{self, NewUser};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_revocation_is_passed_on_once_however_often_it_is_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = gatehouse_config::settings::DatabaseUrl::sqlite_file(&dir.path().join("t.db"));
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let start = OffsetDateTime::now_utc();
+        let hub = Hub::new(store.clone(), start);
+        let mut events = hub.subscribe();
+        tokio::spawn(hub.clone().pass_revocations());
+
+        let mut db = store.acquire().await.unwrap();
+        let now = Timestamp::from(start);
+        let user = users::create(&mut db, NewUser::new("ada"), now)
+            .await
+            .unwrap();
+        let new = |key: &str| NewSession {
+            key_hash: key.into(),
+            user_id: user.id,
+            auth_methods: serde_json::json!(["pwd"]),
+            client_ip: "192.0.2.1".into(),
+            user_agent: "test".into(),
+            expires_at: now + time::Duration::hours(1),
+        };
+        let first = sessions::create(&mut db, new("a"), now).await.unwrap();
+        let second = sessions::create(&mut db, new("b"), now).await.unwrap();
+        sessions::revoke(&mut db, first.id, now).await.unwrap();
+        hub.publish(Change::Revocations).await;
+        let Event::Revocations(heard) = events.recv().await.unwrap() else {
+            panic!("expected revocations");
+        };
+        assert_eq!(heard.sessions.len(), 1);
+        assert_eq!(heard.sessions[0].id, first.id.0);
+
+        // Announced again with nothing new: nothing is passed on. The next one is
+        // only the new revocation.
+        hub.publish(Change::Revocations).await;
+        sessions::revoke(&mut db, second.id, now).await.unwrap();
+        hub.publish(Change::Revocations).await;
+        let Event::Revocations(heard) = events.recv().await.unwrap() else {
+            panic!("expected revocations");
+        };
+        assert_eq!(heard.sessions.len(), 1, "{heard:?}");
+        assert_eq!(heard.sessions[0].id, second.id.0);
+
+        hub.publish(Change::Config).await;
+        assert!(matches!(events.recv().await.unwrap(), Event::Config));
     }
 }
