@@ -401,3 +401,81 @@ async fn the_embedded_outpost_connects_to_its_own_server_and_answers_on_its_list
         .unwrap();
     assert_eq!(ping.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_core_refuses_another_protocol_version_and_answers_a_known_one_with_config() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let (_data, server) = server_with_blueprints(&[], &[("edge.yaml", EDGE)]).await;
+    let connect = || async {
+        let url = format!("ws://{}{}", server.http, gatehouse_config::control::PATH);
+        let mut request = url.into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    };
+    let next_json = |frame: Option<Result<Message, _>>| -> Value {
+        match frame {
+            Some(Ok(Message::Text(text))) => serde_json::from_str(text.as_str()).unwrap(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    };
+
+    let mut future = connect().await;
+    future
+        .send(Message::text(
+            r#"{"type":"hello","protocol":99,"outpost_version":"9.9"}"#,
+        ))
+        .await
+        .unwrap();
+    let refused = next_json(future.next().await);
+    assert_eq!(refused["type"], "refused");
+    assert!(
+        refused["reason"].as_str().unwrap().contains("99"),
+        "{refused}"
+    );
+    assert!(
+        matches!(future.next().await, Some(Ok(Message::Close(_))) | None),
+        "the core closes after refusing"
+    );
+
+    let mut current = connect().await;
+    current
+        .send(Message::text(
+            r#"{"type":"hello","protocol":1,"outpost_version":"test"}"#,
+        ))
+        .await
+        .unwrap();
+    let config = next_json(current.next().await);
+    assert_eq!(config["type"], "config");
+    assert_eq!(config["snapshot"]["outpost"]["name"], "edge");
+    let version = config["version"].as_str().unwrap().to_owned();
+    let revocations = next_json(current.next().await);
+    assert_eq!(revocations["type"], "revocations");
+
+    // Saying hello with the version it has: no config, only the revocations.
+    let mut again = connect().await;
+    again
+        .send(Message::text(format!(
+            r#"{{"type":"hello","protocol":1,"outpost_version":"test","config_version":"{version}"}}"#
+        )))
+        .await
+        .unwrap();
+    assert_eq!(next_json(again.next().await)["type"], "revocations");
+
+    // Something that is not the protocol ends the connection.
+    current
+        .send(Message::text("{\"type\":\"launch\"}"))
+        .await
+        .unwrap();
+    let closed = loop {
+        match current.next().await {
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break true,
+            Some(Ok(_)) => continue,
+        }
+    };
+    assert!(closed);
+}
