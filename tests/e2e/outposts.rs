@@ -84,6 +84,16 @@ async fn enforced(dir: &Path) -> Value {
 
 /// A signed-in browser of `who` and the outpost cookie for its core session.
 async fn session_of(server: &Server, who: &str, provider: &str) -> (Jar, String) {
+    session_with_uid(server, who, provider, uuid::Uuid::new_v4()).await
+}
+
+/// [`session_of`] with the user's real id in the cookie.
+async fn session_with_uid(
+    server: &Server,
+    who: &str,
+    provider: &str,
+    uid: uuid::Uuid,
+) -> (Jar, String) {
     let jar = signed_in(server, who, "Browser/1.0").await;
     let listed: Value = client()
         .get(server.http_url("/api/v1/core/authenticated_sessions/"))
@@ -107,7 +117,7 @@ async fn session_of(server: &Server, who: &str, provider: &str) -> (Jar, String)
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let session = OutpostSession {
         sid,
-        uid: uuid::Uuid::new_v4(),
+        uid,
         username: who.into(),
         email: format!("{who}@example.org"),
         name: who.into(),
@@ -156,6 +166,22 @@ async fn metrics(server: &Server) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// A user's id, read from the core's SQLite database.
+async fn user_id(data: &Path, username: &str) -> uuid::Uuid {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data.join("gatehouse.db"))
+        .connect()
+        .await
+        .unwrap();
+    let id: String = sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        .bind(username)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    id.parse().unwrap()
 }
 
 fn provider_id(state: &Value) -> String {
@@ -217,6 +243,24 @@ async fn an_outpost_gets_its_config_sees_a_change_and_refuses_a_session_after_lo
         "alice's session after logout",
         StatusCode::UNAUTHORIZED,
         || auth(&outpost, "/graph", &cookie),
+    )
+    .await;
+
+    // Alice leaves ops: her other session's cookie names ops, so it no longer counts
+    // (she would sign in again and get a cookie without it).
+    let uid = user_id(data.path(), "alice").await;
+    let (_again, again) = session_with_uid(&server, "alice", &provider, uid).await;
+    assert_eq!(auth(&outpost, "/graph", &again).await, StatusCode::OK);
+    std::fs::write(
+        data.path().join("blueprints/leave.yaml"),
+        "version: 1\nentries:\n  - model: gatehouse_core.group\n    \
+         identifiers: {name: ops}\n    attrs: {users: []}\n",
+    )
+    .unwrap();
+    eventually(
+        "alice's session after leaving ops",
+        StatusCode::UNAUTHORIZED,
+        || auth(&outpost, "/graph", &again),
     )
     .await;
 
