@@ -50,15 +50,17 @@ pub enum OutpostError {
 }
 
 /// Runs the standalone outpost (`gatehouse outpost`) until `stop` completes.
+/// `log_level`, when given, is called with the level the outpost's config names.
 pub async fn run(
     settings: OutpostSettings,
     stop: impl Future<Output = ()>,
+    log_level: Option<state::LogLevelHook>,
 ) -> Result<(), OutpostError> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| OutpostError::DataDir {
         path: settings.data_dir.clone(),
         source,
     })?;
-    let outpost = Outpost::new(Some(settings.data_dir.join(STATE_FILE)));
+    let outpost = Outpost::with_log_level(Some(settings.data_dir.join(STATE_FILE)), log_level);
     let addr = settings.listen.http;
     let listener = TcpListener::bind(addr)
         .await

@@ -92,7 +92,13 @@ pub struct Outpost {
     /// The snapshot as received, kept to be written to disk with the revocations.
     snapshot: ArcSwap<Option<Snapshot>>,
     file: Option<PathBuf>,
+    /// Applies the log level the outpost's config names (a standalone outpost only:
+    /// the embedded one shares the server's logs).
+    log_level: Option<LogLevelHook>,
 }
+
+/// Sets the process's log level (`trace`, `debug`, `info`, `warn`, `error`).
+pub type LogLevelHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl std::fmt::Debug for Outpost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -121,6 +127,11 @@ impl Outpost {
     /// loaded and enforced at once; one that cannot be read is logged and ignored
     /// (the core sends everything again).
     pub fn new(file: Option<PathBuf>) -> Arc<Self> {
+        Self::with_log_level(file, None)
+    }
+
+    /// [`Outpost::new`], following the log level of its config with `hook`.
+    pub fn with_log_level(file: Option<PathBuf>, hook: Option<LogLevelHook>) -> Arc<Self> {
         let saved = file.as_deref().and_then(load);
         let (version, snapshot, revoked) = match saved {
             Some(saved) => (saved.version, saved.snapshot, saved.revoked),
@@ -129,12 +140,33 @@ impl Outpost {
         if let Some(version) = &version {
             tracing::info!(%version, "enforcing the config kept on disk until the core answers");
         }
-        Arc::new(Self {
+        let outpost = Arc::new(Self {
             enforced: ArcSwap::from_pointee(Enforced::compile(version, snapshot.as_ref())),
             revoked: ArcSwap::from_pointee(revoked),
             snapshot: ArcSwap::from_pointee(snapshot),
             file,
-        })
+            log_level: hook,
+        });
+        outpost.follow_log_level();
+        outpost
+    }
+
+    /// Applies the config's `log_level`; an unknown word is logged and ignored.
+    fn follow_log_level(&self) {
+        let (Some(hook), Some(snapshot)) = (&self.log_level, &**self.snapshot.load()) else {
+            return;
+        };
+        let wanted = snapshot.outpost.config.log_level.to_ascii_lowercase();
+        let level = match wanted.as_str() {
+            "" => return,
+            "warning" => "warn",
+            known @ ("trace" | "debug" | "info" | "warn" | "error") => known,
+            _ => {
+                tracing::warn!(log_level = %wanted, "the outpost's config names an unknown log level; keeping the current one");
+                return;
+            }
+        };
+        hook(level);
     }
 
     /// The compiled config, as of now.
@@ -162,6 +194,7 @@ impl Outpost {
         let compiled = Enforced::compile(Some(version.clone()), Some(&snapshot));
         self.enforced.store(Arc::new(compiled));
         self.snapshot.store(Arc::new(Some(snapshot)));
+        self.follow_log_level();
         self.prune_and_save().await;
         tracing::info!(%version, "enforcing new config");
     }

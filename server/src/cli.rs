@@ -136,7 +136,7 @@ fn outpost() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(settings.log_level, settings.log_format, false);
+    let log_level = crate::logging::init(settings.log_level, settings.log_format, false);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -153,7 +153,7 @@ fn outpost() -> ExitCode {
             let signal = signals.recv().await;
             tracing::info!(signal, "stopping");
         };
-        gatehouse_outpost::run(settings, stop)
+        gatehouse_outpost::run(settings, stop, log_level)
             .await
             .map_err(std::io::Error::other)
     });

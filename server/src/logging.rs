@@ -1,17 +1,29 @@
 //! Structured logs with `tracing`: human-readable text by default, one JSON object per
-//! line with `log_format = "json"`.
+//! line with `log_format = "json"`. The level can change while the process runs (a
+//! standalone outpost takes the one its config names).
 
 use gatehouse_config::{LogFormat, LogLevel};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, reload};
 
-/// Installs the global subscriber. `RUST_LOG`, when set, overrides `log_level` for
-/// debugging one module; otherwise the level applies to Gatehouse and sqlx is kept
-/// to warnings (it logs every slow statement at info). `to_stderr` is for commands
-/// whose standard output is their result.
-pub fn init(level: LogLevel, format: LogFormat, to_stderr: bool) {
-    let level = level.as_filter();
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},sqlx=warn")));
+/// Changes the level of the installed subscriber.
+pub type LevelSetter = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+fn filter_for(level: &str) -> EnvFilter {
+    // sqlx logs every slow statement at info: keep it to warnings.
+    EnvFilter::new(format!("{level},sqlx=warn"))
+}
+
+/// Installs the global subscriber and returns what changes its level (`None` when
+/// `RUST_LOG` is set, which then decides, or when a subscriber was already there).
+/// `RUST_LOG` overrides `level` for debugging one module. `to_stderr` is for
+/// commands whose standard output is their result.
+pub fn init(level: LogLevel, format: LogFormat, to_stderr: bool) -> Option<LevelSetter> {
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let pinned = from_env.is_some();
+    let (filter, handle) =
+        reload::Layer::new(from_env.unwrap_or_else(|| filter_for(level.as_filter())));
     // Colours only for a person at a terminal, never into files or log collectors.
     let ansi = if to_stderr {
         std::io::IsTerminal::is_terminal(&std::io::stderr())
@@ -25,17 +37,30 @@ pub fn init(level: LogLevel, format: LogFormat, to_stderr: bool) {
             Box::new(std::io::stdout())
         }
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    // try_init: a second call (tests) keeps the first subscriber instead of failing.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+    });
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(writer)
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
-    };
+    });
+    // try_init: a second call (tests) keeps the first subscriber instead of failing.
+    let installed = tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .try_init()
+        .is_ok();
+    (installed && !pinned).then(|| {
+        std::sync::Arc::new(move |level: &str| {
+            if let Err(err) = handle.reload(filter_for(level)) {
+                tracing::warn!(error = %err, "cannot change the log level");
+            }
+        }) as LevelSetter
+    })
 }

@@ -89,3 +89,19 @@ async fn revocations_older_than_any_live_cookie_are_forgotten() {
     assert!(!outpost.revoked().sessions.contains_key(&old));
     assert!(outpost.revoked().sessions.contains_key(&recent));
 }
+
+#[tokio::test]
+async fn the_log_level_of_the_config_is_followed() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let hook: LogLevelHook = {
+        let seen = seen.clone();
+        Arc::new(move |level: &str| seen.lock().unwrap().push(level.to_owned()))
+    };
+    let outpost = Outpost::with_log_level(None, Some(hook));
+    let mut snapshot = snapshot(ProxyMode::Proxy);
+    snapshot.outpost.config.log_level = "warning".into();
+    outpost.apply_config("v1".into(), snapshot.clone()).await;
+    snapshot.outpost.config.log_level = "loud".into();
+    outpost.apply_config("v2".into(), snapshot).await;
+    assert_eq!(*seen.lock().unwrap(), vec!["warn".to_owned()]);
+}
