@@ -103,7 +103,7 @@ impl Bench {
         Ok(self
             .http
             .get(format!("{}/outpost.gatehouse/auth/nginx", self.outpost))
-            .header("x-forwarded-host", &self.host)
+            .header("x-original-url", format!("http://{}/", self.host))
             .header(COOKIE, cookie)
             .send()
             .await?

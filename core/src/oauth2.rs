@@ -181,7 +181,7 @@ fn proxy_client(proxy: &ProxyProvider) -> OAuth2Provider {
         redirect_uris.push(RedirectUri {
             matching_mode: RedirectUriMatching::Regex,
             url: format!(
-                r"https?://([^/?#@]+\.)?{}(:[0-9]+)?{}",
+                r"https?://([A-Za-z0-9-]+\.)*{}(:[0-9]+)?{}",
                 regex::escape(domain),
                 regex::escape(ProxyProvider::CALLBACK_PATH)
             ),

@@ -28,7 +28,15 @@ impl Timestamp {
 
     /// Converts to UTC and drops sub-microsecond precision.
     pub fn from_datetime(t: OffsetDateTime) -> Self {
-        let t = t.to_offset(UtcOffset::UTC);
+        // An instant whose UTC date falls outside year ±9999 (one second past the end
+        // at an offset west of UTC) has no UTC form: it saturates, never panics.
+        let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or_else(|| {
+            if t.year() > 0 {
+                time::PrimitiveDateTime::MAX.assume_utc()
+            } else {
+                time::PrimitiveDateTime::MIN.assume_utc()
+            }
+        });
         let micros = t.microsecond();
         // Replacing the nanosecond with a whole number of microseconds cannot fail:
         // it is below 1_000_000_000 by construction.
@@ -168,5 +176,14 @@ mod tests {
     fn offsets_become_utc_and_nanoseconds_are_dropped() {
         let t = Timestamp::from(datetime!(2026-01-01 02:00:00.123456789 +02:00));
         assert_eq!(t.to_sortable_text(), "2026-01-01T00:00:00.123456Z");
+    }
+
+    #[test]
+    fn an_instant_without_a_utc_form_saturates_instead_of_panicking() {
+        let late: Timestamp = serde_json::from_str("\"9999-12-31T23:59:59-01:00\"").unwrap();
+        assert_eq!(late.as_datetime().year(), 9999);
+        let early: Timestamp =
+            serde_json::from_str("\"-9999-01-01T00:00:00+01:00\"").unwrap_or(Timestamp::EPOCH);
+        assert!(early <= Timestamp::EPOCH);
     }
 }

@@ -22,6 +22,8 @@ const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// Silence from the core after which the connection is taken for dead (it pings
 /// every 10 s).
 const SILENCE_LIMIT: Duration = Duration::from_secs(35);
+/// Longest a frame to the core may take to leave.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to reach the core.
 #[derive(Debug, Clone)]
@@ -124,10 +126,7 @@ async fn connect_once(target: &Target, outpost: &Outpost) -> Result<(), Failure>
         })?;
     let hello = serde_json::to_string(&OutpostMessage::Hello(outpost.hello()))
         .map_err(|e| failed(ControlError::Protocol(e.to_string())))?;
-    socket
-        .send(Message::text(hello))
-        .await
-        .map_err(|e| failed(ControlError::Connection(e.to_string())))?;
+    send(&mut socket, hello).await.map_err(failed)?;
     tracing::info!(core = %target.host, "control channel open");
     metrics::gauge!("gatehouse_outpost_core_connected").set(1.0);
     let mut welcomed = false;
@@ -175,11 +174,22 @@ async fn connect_once(target: &Target, outpost: &Outpost) -> Result<(), Failure>
         if let Some(answer) = answer {
             let text = serde_json::to_string(&answer)
                 .map_err(|e| fail(ControlError::Protocol(e.to_string()), welcomed))?;
-            socket
-                .send(Message::text(text))
+            send(&mut socket, text)
                 .await
-                .map_err(|e| fail(ControlError::Connection(e.to_string()), welcomed))?;
+                .map_err(|e| fail(e, welcomed))?;
         }
+    }
+}
+
+/// Sends one text frame, giving up after [`SEND_TIMEOUT`].
+async fn send<S>(socket: &mut S, text: String) -> Result<(), ControlError>
+where
+    S: SinkExt<Message, Error = WsError> + Unpin,
+{
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ControlError::Connection(e.to_string())),
+        Err(_) => Err(ControlError::Silent(SEND_TIMEOUT)),
     }
 }
 

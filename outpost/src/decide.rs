@@ -119,19 +119,20 @@ impl CompiledProvider {
         }
     }
 
-    /// Whether this provider serves `host` (lower case, port included if any).
-    fn serves(&self, host: &str) -> bool {
+    /// How closely this provider claims `host` (lower case, port included if any):
+    /// its own external host beats every cookie domain, and a longer cookie domain
+    /// beats a shorter one. `None`: not at all.
+    fn claim(&self, host: &str) -> Option<usize> {
         if host == self.host {
-            return true;
+            return Some(usize::MAX);
         }
-        let Some(domain) = &self.domain else {
-            return false;
-        };
+        let domain = self.domain.as_ref()?;
         let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
-        bare == domain
+        let under = bare == domain
             || bare
                 .strip_suffix(domain.as_str())
-                .is_some_and(|rest| rest.ends_with('.'))
+                .is_some_and(|rest| rest.ends_with('.'));
+        under.then_some(domain.len())
     }
 
     /// Whether `path` needs no login.
@@ -234,7 +235,15 @@ pub fn decide(
     now: time::OffsetDateTime,
 ) -> Verdict {
     let host = request.host.to_ascii_lowercase();
-    let Some(provider) = enforced.providers.iter().find(|p| p.serves(&host)) else {
+    // The provider made for this very host decides, not a domain-mode one that
+    // happens to cover it.
+    let Some(provider) = enforced
+        .providers
+        .iter()
+        .filter_map(|p| p.claim(&host).map(|rank| (rank, p)))
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, p)| p)
+    else {
         return Verdict::UnknownHost;
     };
     if provider.skips(request.path) {

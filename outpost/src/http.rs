@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper::header::{COOKIE, HOST, HeaderName, HeaderValue};
+use hyper::header::{COOKIE, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -55,21 +55,24 @@ pub fn answer<B>(outpost: &Outpost, req: &Request<B>) -> Response<Full<Bytes>> {
 }
 
 /// nginx's `auth_request`: 200 with the identity, 401 to sign in, 403 refused.
+///
+/// The request being decided is named by `X-Original-URL` alone, which the nginx
+/// configuration sets (`proxy_set_header X-Original-URL $scheme://$http_host$request_uri`)
+/// and so replaces whatever the client sent. Other headers a front proxy may pass
+/// through unchanged (`X-Forwarded-Host`, `X-Forwarded-Uri`…) would let a client pick
+/// the host or path decided, so they are not read. Without it: 400, which nginx
+/// reports as a configuration error.
 fn auth_nginx<B>(outpost: &Outpost, req: &Request<B>) -> Response<Full<Bytes>> {
-    let original = header(req, "x-original-url");
-    let from_original = original.and_then(|u| u.split_once("://")).map(|(_, rest)| {
-        let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        (host, path)
-    });
-    let host = header(req, "x-forwarded-host")
-        .or(from_original.map(|(h, _)| h))
-        .or(header(req, HOST.as_str()))
-        .unwrap_or_default();
-    let path = header(req, "x-original-uri")
-        .or(header(req, "x-forwarded-uri"))
-        .or(from_original.map(|(_, p)| p))
-        .unwrap_or("/");
-    let path = path.split(['?', '#']).next().unwrap_or("/");
+    let original = header(req, "x-original-url").and_then(|u| u.parse::<hyper::Uri>().ok());
+    let Some((host, path)) = original
+        .as_ref()
+        .and_then(|uri| Some((uri.authority()?.as_str(), uri.path())))
+    else {
+        tracing::warn!(
+            "auth/nginx without a readable X-Original-URL: set it in the nginx configuration"
+        );
+        return status(StatusCode::BAD_REQUEST);
+    };
     let cookies = header(req, COOKIE.as_str()).unwrap_or_default();
     let verdict = decide::decide(
         &outpost.enforced(),
@@ -112,4 +115,86 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = code;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_config::objects::ProxyMode;
+
+    use super::*;
+    use crate::session::{cookie_name, key_of, seal};
+    use crate::testing::{SECRET, session, snapshot};
+
+    async fn outpost() -> Arc<Outpost> {
+        let outpost = Outpost::new(None);
+        outpost
+            .apply_config("v1".into(), snapshot(ProxyMode::ForwardSingle))
+            .await;
+        outpost
+    }
+
+    fn ask(outpost: &Outpost, headers: &[(&str, &str)]) -> StatusCode {
+        let mut req = Request::get("/outpost.gatehouse/auth/nginx");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        answer(outpost, &req.body(()).unwrap()).status()
+    }
+
+    #[tokio::test]
+    async fn the_decided_request_is_the_one_x_original_url_names() {
+        let outpost = outpost().await;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let name = cookie_name(uuid::Uuid::from_u128(7));
+        let cookie = format!(
+            "{name}={}",
+            seal(&key_of(SECRET), &name, &session("ada", &["ops"], now))
+        );
+        let original = "https://prom.example.org/graph?g0.expr=up";
+        assert_eq!(
+            ask(
+                &outpost,
+                &[("x-original-url", original), ("cookie", &cookie)]
+            ),
+            StatusCode::OK
+        );
+        assert_eq!(
+            ask(&outpost, &[("x-original-url", original)]),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            ask(
+                &outpost,
+                &[("x-original-url", "https://prom.example.org/-/healthy")]
+            ),
+            StatusCode::OK
+        );
+        // A client's own forwarding headers do not move the decision to a skipped
+        // path or to another host.
+        assert_eq!(
+            ask(
+                &outpost,
+                &[
+                    ("x-original-url", original),
+                    ("x-forwarded-uri", "/-/healthy"),
+                    ("x-original-uri", "/-/healthy"),
+                    ("x-forwarded-host", "other.example.org"),
+                ]
+            ),
+            StatusCode::UNAUTHORIZED
+        );
+        // No X-Original-URL, or one that does not parse: a configuration error.
+        assert_eq!(
+            ask(&outpost, &[("host", "prom.example.org")]),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ask(&outpost, &[("x-original-url", "/graph")]),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ask(&outpost, &[("x-original-url", "ht tp://x y")]),
+            StatusCode::BAD_REQUEST
+        );
+    }
 }

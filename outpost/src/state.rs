@@ -230,11 +230,14 @@ impl Outpost {
             })
             .unwrap_or_default();
         let longest = time::Duration::try_from(longest).unwrap_or(time::Duration::MAX);
-        let horizon = OffsetDateTime::now_utc()
-            .checked_sub(longest.saturating_add(REVOCATION_MARGIN))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
         let mut pruned = Revoked::clone(&self.revoked.load());
-        pruned.prune(horizon);
+        // Measured from the newest revocation (the core's clock), not this machine's.
+        if let Some(horizon) = pruned
+            .watermark
+            .and_then(|w| w.checked_sub(longest.saturating_add(REVOCATION_MARGIN)))
+        {
+            pruned.prune(horizon);
+        }
         self.revoked.store(Arc::new(pruned.clone()));
         let Some(path) = &self.file else { return };
         let saved = Saved {
@@ -274,13 +277,19 @@ async fn save(path: &Path, saved: &Saved) -> Result<(), StateError> {
         source,
     };
     let bytes = serde_json::to_vec(saved).map_err(|e| io(std::io::Error::other(e)))?;
-    let tmp = path.with_extension("tmp");
+    // Per process: two outposts pointed at one folder by mistake do not interleave.
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     let write = {
         let tmp = tmp.clone();
         move || -> std::io::Result<()> {
             use std::io::Write;
+            // A leftover file would keep its permissions: start from none.
+            match std::fs::remove_file(&tmp) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
             let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
+            options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&tmp)?;

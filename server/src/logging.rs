@@ -11,8 +11,12 @@ use tracing_subscriber::{EnvFilter, reload};
 pub type LevelSetter = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 fn filter_for(level: &str) -> EnvFilter {
-    // sqlx logs every slow statement at info: keep it to warnings.
-    EnvFilter::new(format!("{level},sqlx=warn"))
+    // sqlx logs every slow statement at info: keep it to warnings. tungstenite logs
+    // handshake headers (the outpost's Bearer token) and whole messages (cookie keys)
+    // at debug and trace: never below info.
+    EnvFilter::new(format!(
+        "{level},sqlx=warn,tungstenite=info,tokio_tungstenite=info"
+    ))
 }
 
 /// Installs the global subscriber and returns what changes its level (`None` when

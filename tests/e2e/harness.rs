@@ -42,10 +42,44 @@ pub fn command() -> Command {
     cmd
 }
 
-/// A running `gatehouse server`.
-pub struct Server {
+/// A child process whose output is kept; killed on drop, its output printed when
+/// the test that owned it failed.
+struct Process {
     child: Child,
     log: Arc<Mutex<Vec<String>>>,
+    what: &'static str,
+}
+
+impl Process {
+    /// Spawns `cmd` and waits for the JSON log line whose message is `ready`.
+    fn spawn(cmd: Command, ready: &'static str, what: &'static str) -> (Process, Value) {
+        let (child, log, found) = spawn_until(cmd, ready, what);
+        (Process { child, log, what }, found)
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    fn stop(&mut self) -> ExitStatus {
+        terminate(&mut self.child, &self.log)
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- {} log ----\n{}", self.what, self.log_text());
+        }
+    }
+}
+
+/// A running `gatehouse server`.
+pub struct Server {
+    process: Process,
     /// Address of the HTTP listener.
     pub http: SocketAddr,
     /// Address of the HTTPS listener.
@@ -78,15 +112,14 @@ impl Server {
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let (child, log, listening) = spawn_until(cmd, "listening", "gatehouse server");
+        let (process, listening) = Process::spawn(cmd, "listening", "gatehouse server");
         let addr = |key: &str| listening[key].as_str().unwrap().parse().unwrap();
         Server {
             http: addr("http"),
             https: addr("https"),
             metrics: addr("metrics"),
             listening,
-            child,
-            log,
+            process,
         }
     }
 
@@ -97,22 +130,12 @@ impl Server {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
-        terminate(&mut self.child, &self.log)
+        self.process.stop()
     }
 
     /// Everything the process wrote so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- gatehouse server log ----\n{}", self.log_text());
-        }
+        self.process.log_text()
     }
 }
 
@@ -189,8 +212,7 @@ fn terminate(child: &mut Child, log: &Mutex<Vec<String>>) -> ExitStatus {
 
 /// A running `gatehouse outpost`.
 pub struct Outpost {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
+    process: Process,
     /// Address of its HTTP listener.
     pub http: SocketAddr,
 }
@@ -209,11 +231,10 @@ impl Outpost {
             .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let (child, log, listening) = spawn_until(cmd, "outpost listening", "gatehouse outpost");
+        let (process, listening) = Process::spawn(cmd, "outpost listening", "gatehouse outpost");
         Outpost {
             http: listening["http"].as_str().unwrap().parse().unwrap(),
-            child,
-            log,
+            process,
         }
     }
 
@@ -224,22 +245,12 @@ impl Outpost {
 
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> ExitStatus {
-        terminate(&mut self.child, &self.log)
+        self.process.stop()
     }
 
     /// Everything the process wrote so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Outpost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- gatehouse outpost log ----\n{}", self.log_text());
-        }
+        self.process.log_text()
     }
 }
 

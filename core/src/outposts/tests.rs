@@ -91,6 +91,9 @@ storage_test!(
         assert!(client.redirect_allowed(&callback("prom.example.org")));
         assert!(client.redirect_allowed(&callback("grafana.example.org")));
         assert!(!client.redirect_allowed(&callback("example.org.evil.test")));
+        // Browsers read a backslash as the end of the host.
+        assert!(!client.redirect_allowed(&callback("evil.test\\.example.org")));
+        assert!(!client.redirect_allowed(&callback("evil.test@prom.example.org")));
         assert!(!client.redirect_allowed("https://prom.example.org/elsewhere"));
         let app = provider.application.as_ref().unwrap();
         assert_eq!(app.slug, "prometheus");

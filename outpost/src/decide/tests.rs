@@ -157,7 +157,8 @@ async fn a_revoked_session_or_a_user_revoked_after_sign_in_must_sign_in_again() 
         Verdict::Allow(Some(_))
     ));
     // Another session of ada is not touched.
-    let again = session("ada", &["ops"], ISSUED + 20);
+    let mut again = session("ada", &["ops"], ISSUED + 20);
+    again.uid = ada.uid;
     assert!(matches!(
         ask(&outpost, host, "/", &cookie_of(&again)),
         Verdict::Allow(Some(_))
@@ -177,4 +178,37 @@ async fn a_provider_without_an_application_lets_nobody_in() {
         ask(&outpost, "prom.example.org", "/", &cookie_of(&ada)),
         Verdict::Forbidden { .. }
     ));
+}
+
+#[tokio::test]
+async fn a_provider_for_the_exact_host_wins_over_a_domain_that_covers_it() {
+    let outpost = Outpost::new(None);
+    let mut both = snapshot(ProxyMode::ForwardDomain);
+    // A second provider for vault.example.org (sorted first), whose application only
+    // vault-admins may open.
+    let mut vault = both.providers[0].clone();
+    vault.id = Uuid::from_u128(8);
+    vault.name = "aaa-vault".into();
+    vault.settings.mode = ProxyMode::ForwardSingle;
+    vault.settings.external_host = "https://vault.example.org".into();
+    let app = vault.application.as_mut().unwrap();
+    app.name = "Vault".into();
+    app.bindings.truncate(1);
+    app.bindings[0].subject = gatehouse_config::control::BindingSubject::Group {
+        id: Uuid::new_v4(),
+        name: "vault-admins".into(),
+    };
+    both.providers.insert(0, vault);
+    outpost.apply_config("v3".into(), both).await;
+    // Ada's domain cookie opens the domain's hosts, not vault, which has its own
+    // provider (and cookie name): there she has to sign in.
+    let ada = cookie_of(&session("ada", &["ops"], ISSUED));
+    assert!(matches!(
+        ask(&outpost, "grafana.example.org", "/", &ada),
+        Verdict::Allow(Some(_))
+    ));
+    assert_eq!(
+        ask(&outpost, "vault.example.org", "/", &ada),
+        Verdict::SignIn
+    );
 }

@@ -26,6 +26,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PING_INTERVAL: Duration = Duration::from_secs(10);
 /// Silence after which an outpost is taken for gone.
 const SILENCE_LIMIT: Duration = Duration::from_secs(35);
+/// Longest a frame may take to leave: an outpost that stops reading is let go.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `GET /api/v1/outposts/ws`: a known outpost token upgrades to the control channel;
 /// anything else is a 401, logged without the token.
@@ -95,6 +97,7 @@ pub async fn serve(mut socket: WebSocket, outpost: Outpost, hub: Hub, peer: Sock
         hub,
         tracked,
         sent_version: None,
+        sent_revocations: None,
     };
     let end = conn.run(events).await;
     let name = conn.outpost.name.clone();
@@ -116,6 +119,8 @@ struct Connection<'a> {
     hub: Hub,
     tracked: Tracked,
     sent_version: Option<String>,
+    /// The newest revocation sent: after falling behind, what follows it is resent.
+    sent_revocations: Option<time::OffsetDateTime>,
 }
 
 impl Connection<'_> {
@@ -151,10 +156,13 @@ impl Connection<'_> {
                 event = events.recv() => {
                     let done = match event {
                         Ok(Event::Config) => self.send_config().await,
-                        Ok(Event::Revocations(revocations)) => self.send(&CoreMessage::Revocations((*revocations).clone())).await,
+                        Ok(Event::Revocations(revocations)) => self.send_revocations(&revocations).await,
                         // Fell behind: send what may have been missed.
                         Err(RecvError::Lagged(_)) => match self.send_config().await {
-                            Ok(()) => self.send_revocations_since(Some(time::OffsetDateTime::now_utc() - SLACK)).await,
+                            Ok(()) => {
+                                let since = self.sent_revocations.and_then(|t| t.checked_sub(SLACK));
+                                self.send_revocations_since(since).await
+                            }
                             Err(end) => Err(end),
                         },
                         Err(RecvError::Closed) => Err(End::Closed),
@@ -204,8 +212,12 @@ impl Connection<'_> {
             self.tracked.acknowledged(version);
         }
         self.send_config().await?;
-        self.send_revocations_since(hello.revocations_since.map(|t| t - SLACK))
-            .await
+        // A time the outpost made up (far future, no UTC form) only gets it more.
+        let since = hello
+            .revocations_since
+            .and_then(|t| t.checked_sub(SLACK))
+            .filter(|t| *t <= time::OffsetDateTime::now_utc());
+        self.send_revocations_since(since).await
     }
 
     async fn send_config(&mut self) -> Result<(), End> {
@@ -246,16 +258,29 @@ impl Connection<'_> {
                 .map_err(End::Storage)?;
         drop(db);
         // Even an empty list is sent: it tells the outpost it is up to date.
-        self.send(&CoreMessage::Revocations(revocations)).await
+        self.send_revocations(&revocations).await
+    }
+
+    async fn send_revocations(&mut self, revocations: &Revocations) -> Result<(), End> {
+        self.send(&CoreMessage::Revocations(revocations.clone()))
+            .await?;
+        self.sent_revocations = self.sent_revocations.max(revocations.latest());
+        Ok(())
     }
 
     async fn send(&mut self, message: &CoreMessage) -> Result<(), End> {
         let text = serde_json::to_string(message)
             .map_err(|e| End::Protocol(format!("cannot encode: {e}")))?;
-        self.socket
-            .send(Message::Text(Utf8Bytes::from(text)))
-            .await
-            .map_err(|_| End::Closed)
+        match tokio::time::timeout(
+            SEND_TIMEOUT,
+            self.socket.send(Message::Text(Utf8Bytes::from(text))),
+        )
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Closed),
+            Err(_) => Err(End::Silent),
+        }
     }
 
     /// The next protocol message; pings and pongs of the WebSocket itself are

@@ -27,6 +27,12 @@ pub const SLACK: time::Duration = time::Duration::minutes(5);
 /// How many events a slow connection may fall behind before it resynchronises.
 const BACKLOG: usize = 256;
 
+/// How often the hub looks again without being told: a safety net for what no
+/// notification announced (a NOTIFY lost while the database connection was down, a
+/// `gatehouse blueprint apply` on SQLite from another process). Pushes stay
+/// immediate; this only bounds how late a missed one can be.
+const SWEEP: Duration = Duration::from_secs(30);
+
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -149,9 +155,19 @@ impl Hub {
     pub async fn run(self, stop: crate::shutdown::Shutdown) {
         let listen = self.clone().listen();
         let revocations = self.clone().pass_revocations();
+        let sweep = async {
+            let mut every = tokio::time::interval(SWEEP);
+            every.reset();
+            loop {
+                every.tick().await;
+                self.local(Change::Config);
+                self.local(Change::Revocations);
+            }
+        };
         tokio::select! {
             () = listen => {}
             () = revocations => {}
+            () = sweep => {}
             () = stop.wait() => {}
         }
     }
@@ -214,17 +230,29 @@ impl Hub {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn listen(self) {
-        let mut listener = loop {
+    /// Subscribes to the other replicas, retrying until it can; `None` on SQLite.
+    /// What they said before the subscription is read again.
+    async fn subscribe_to_replicas(&self) -> Option<Listener> {
+        loop {
             match Listener::start(&self.inner.store).await {
-                Ok(Some(listener)) => break listener,
-                // SQLite: one process, nobody else to hear.
-                Ok(None) => return std::future::pending().await,
+                Ok(Some(listener)) => {
+                    self.local(Change::Config);
+                    self.local(Change::Revocations);
+                    return Some(listener);
+                }
+                Ok(None) => return None,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot listen for other replicas; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+        }
+    }
+
+    async fn listen(self) {
+        // SQLite: one process, nobody else to hear.
+        let Some(mut listener) = self.subscribe_to_replicas().await else {
+            return std::future::pending().await;
         };
         loop {
             match listener.recv().await {
@@ -249,6 +277,10 @@ impl Hub {
                 Err(err) => {
                     tracing::warn!(error = %err, "lost the other replicas; reconnecting");
                     tokio::time::sleep(Duration::from_secs(1)).await;
+                    match self.subscribe_to_replicas().await {
+                        Some(fresh) => listener = fresh,
+                        None => return,
+                    }
                 }
             }
         }

@@ -195,10 +195,12 @@ pub(super) async fn update_user(
     user.email = r.email;
     user.path = r.path;
     if user.is_active && !r.is_active {
-        // A deactivated user is signed out everywhere, outposts included.
+        // A deactivated user is signed out everywhere.
         sessions::revoke_all_for_user(tx, id, now).await?;
-        user_revocations::revoke(tx, id, now).await?;
     }
+    // Only called when something changed. Outpost cookies carry the user's name,
+    // email, attributes and groups of their sign-in: they sign in again.
+    user_revocations::revoke(tx, id, now).await?;
     user.is_active = r.is_active;
     user.user_type = r.user_type;
     user.attributes = r.attributes;
@@ -278,17 +280,40 @@ pub(super) async fn delete_user(
     users::delete(tx, id).await
 }
 
-/// Deletes a group; its direct members' outpost sessions are revoked, as their
-/// cookies name it.
+/// Deletes a group; the outpost sessions of its members, and of the members of the
+/// groups under it (who inherit its name), are revoked, as their cookies name it.
 pub(super) async fn delete_group(
     tx: &mut Tx,
     id: GroupId,
     now: Timestamp,
 ) -> Result<bool, StorageError> {
-    for user in groups::members(tx, id).await? {
-        user_revocations::revoke(tx, user.id, now).await?;
-    }
+    revoke_members_of_subtree(tx, id, now).await?;
     groups::delete(tx, id).await
+}
+
+/// Revokes the outpost sessions of every member of `root` and of the groups under it.
+async fn revoke_members_of_subtree(
+    tx: &mut Tx,
+    root: GroupId,
+    now: Timestamp,
+) -> Result<(), StorageError> {
+    let all = groups::list(tx).await?;
+    let mut subtree = vec![root];
+    let mut next = 0;
+    while let Some(&group) = subtree.get(next) {
+        next += 1;
+        for child in all.iter().filter(|g| g.parent_id == Some(group)) {
+            if !subtree.contains(&child.id) {
+                subtree.push(child.id);
+            }
+        }
+    }
+    for group in subtree {
+        for user in groups::members(tx, group).await? {
+            user_revocations::revoke(tx, user.id, now).await?;
+        }
+    }
+    Ok(())
 }
 
 pub(super) async fn create_group(
@@ -334,6 +359,10 @@ pub(super) async fn update_group(
     let Some(mut group) = groups::get(tx, id).await? else {
         return Ok(());
     };
+    if group.name != r.name || group.parent_id != r.parent || group.is_superuser != r.is_superuser {
+        // Outpost cookies name the groups (inherited ones too) of their sign-in.
+        revoke_members_of_subtree(tx, id, now).await?;
+    }
     group.name = r.name;
     group.parent_id = r.parent;
     group.is_superuser = r.is_superuser;
