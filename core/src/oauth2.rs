@@ -11,7 +11,7 @@
 use std::sync::{Arc, LazyLock};
 
 use gatehouse_config::objects::{
-    ClientType, OAuth2Provider, ProxyMode, ProxyProvider, RedirectUri, RedirectUriMatching,
+    ClientType, OAuth2Provider, ProxyMode, ProxyProvider, RedirectUri, RedirectUriMatching, SubMode,
 };
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -193,6 +193,8 @@ fn proxy_client(proxy: &ProxyProvider) -> OAuth2Provider {
         client_secret: proxy.client_secret.clone(),
         redirect_uris,
         access_token_validity: proxy.access_token_validity.clone(),
+        // The outpost's cookie names the user by id: a user revocation names it too.
+        sub_mode: SubMode::UserUuid,
         ..OAuth2Provider::default()
     }
 }

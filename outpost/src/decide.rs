@@ -227,6 +227,18 @@ pub enum Verdict {
     },
 }
 
+/// The provider serving `host`: the one made for this very host, else the
+/// domain-mode one with the longest cookie domain covering it.
+pub fn provider_for<'a>(enforced: &'a Enforced, host: &str) -> Option<&'a CompiledProvider> {
+    let host = host.to_ascii_lowercase();
+    enforced
+        .providers
+        .iter()
+        .filter_map(|p| p.claim(&host).map(|rank| (rank, p)))
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, p)| p)
+}
+
 /// Decides `request` at `now`.
 pub fn decide(
     enforced: &Enforced,
@@ -234,16 +246,7 @@ pub fn decide(
     request: Request<'_>,
     now: time::OffsetDateTime,
 ) -> Verdict {
-    let host = request.host.to_ascii_lowercase();
-    // The provider made for this very host decides, not a domain-mode one that
-    // happens to cover it.
-    let Some(provider) = enforced
-        .providers
-        .iter()
-        .filter_map(|p| p.claim(&host).map(|rank| (rank, p)))
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, p)| p)
-    else {
+    let Some(provider) = provider_for(enforced, request.host) else {
         return Verdict::UnknownHost;
     };
     if provider.skips(request.path) {

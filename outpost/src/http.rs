@@ -1,7 +1,7 @@
-//! The outpost's HTTP listener: `/outpost.gatehouse/ping` and the nginx forward-auth
-//! answer, decided from the enforced state. (The pingora proxy with every front
-//! proxy's endpoint and the sign-in comes with the outpost issue; this listener is
-//! what the control channel's behaviour is observed through until then.)
+//! The outpost's HTTP endpoints: `ping`, the nginx forward-auth answer (decided from
+//! the enforced state), and the sign-in (`start`, `callback`, `sign_out`). Served on a
+//! small hyper listener until the pingora proxy (the outpost issue) takes over, and
+//! by the server for its embedded outpost.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,20 +15,30 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 
 use crate::decide::{self, Verdict};
+use crate::signin::{self, Core};
 use crate::state::Outpost;
 
 /// Every path of the outpost starts with this.
 pub const PREFIX: &str = "/outpost.gatehouse/";
 
+/// An outpost's endpoints: its enforced state and the core its sign-in talks to.
+#[derive(Debug)]
+pub struct Endpoints {
+    /// What is enforced.
+    pub outpost: Arc<Outpost>,
+    /// The core.
+    pub core: Core,
+}
+
 /// Serves `listener` for ever.
-pub async fn serve(listener: TcpListener, outpost: Arc<Outpost>) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, endpoints: Arc<Endpoints>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
-        let outpost = outpost.clone();
+        let endpoints = endpoints.clone();
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
-                let outpost = outpost.clone();
-                async move { Ok::<_, Infallible>(answer(&outpost, &req)) }
+                let endpoints = endpoints.clone();
+                async move { Ok::<_, Infallible>(endpoints.answer(&req).await) }
             });
             if let Err(err) = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -44,13 +54,19 @@ fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The answer to one request (also what the server's embedded outpost answers on
-/// the core's listeners).
-pub fn answer<B>(outpost: &Outpost, req: &Request<B>) -> Response<Full<Bytes>> {
-    match req.uri().path().strip_prefix(PREFIX) {
-        Some("ping") => status(StatusCode::NO_CONTENT),
-        Some("auth/nginx") => auth_nginx(outpost, req),
-        _ => status(StatusCode::NOT_FOUND),
+impl Endpoints {
+    /// The answer to one request (also what the server's embedded outpost answers
+    /// on the core's listeners).
+    pub async fn answer<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        match req.uri().path().strip_prefix(PREFIX) {
+            Some("ping") => status(StatusCode::NO_CONTENT),
+            Some("auth/nginx") => auth_nginx(&self.outpost, req),
+            Some("start") => signin::start(&self.outpost, &self.core, req, now),
+            Some("callback") => signin::callback(&self.outpost, &self.core, req, now).await,
+            Some("sign_out") => signin::sign_out(&self.outpost, &self.core, req),
+            _ => status(StatusCode::NOT_FOUND),
+        }
     }
 }
 
@@ -138,7 +154,7 @@ mod tests {
         for (name, value) in headers {
             req = req.header(*name, *value);
         }
-        answer(outpost, &req.body(()).unwrap()).status()
+        auth_nginx(outpost, &req.body(()).unwrap()).status()
     }
 
     #[tokio::test]

@@ -9,7 +9,9 @@
 pub mod control;
 pub mod decide;
 pub mod http;
+pub mod login;
 pub mod session;
+pub mod signin;
 pub mod state;
 mod tls;
 
@@ -17,6 +19,7 @@ mod tls;
 mod testing;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use gatehouse_config::OutpostSettings;
 pub use state::Outpost;
@@ -78,9 +81,12 @@ pub async fn run(
         token,
         danger_insecure: settings.insecure,
     };
+    let core = signin::Core::new(&settings.host, settings.insecure)
+        .map_err(|e| OutpostError::Io(std::io::Error::other(e)))?;
     let control = tokio::spawn(control::run(target, outpost.clone()));
+    let endpoints = Arc::new(http::Endpoints { outpost, core });
     let result = tokio::select! {
-        served = http::serve(listener, outpost) => served.map_err(OutpostError::from),
+        served = http::serve(listener, endpoints) => served.map_err(OutpostError::from),
         () = stop => Ok(()),
     };
     control.abort();

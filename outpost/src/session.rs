@@ -52,17 +52,27 @@ pub fn cookie_name(provider: Uuid) -> String {
 
 /// Seals `session` into a cookie value for `name`.
 pub fn seal(key: &Key, name: &str, session: &OutpostSession) -> String {
+    seal_json(key, name, session)
+}
+
+/// Opens the cookie value `sealed` of `name`; `None` when it was not sealed with
+/// `key` for that name, or does not hold a session.
+pub fn open(key: &Key, name: &str, sealed: &str) -> Option<OutpostSession> {
+    open_json(key, name, sealed)
+}
+
+/// Seals any value as JSON into a cookie value for `name` (sessions, pending logins).
+pub fn seal_json<T: Serialize>(key: &Key, name: &str, value: &T) -> String {
     let mut jar = CookieJar::new();
-    let json = serde_json::to_string(session).unwrap_or_default();
+    let json = serde_json::to_string(value).unwrap_or_default();
     jar.private_mut(key).add(Cookie::new(name.to_owned(), json));
     jar.get(name)
         .map(|c| c.value().to_owned())
         .unwrap_or_default()
 }
 
-/// Opens the cookie value `sealed` of `name`; `None` when it was not sealed with
-/// `key` for that name, or does not hold a session.
-pub fn open(key: &Key, name: &str, sealed: &str) -> Option<OutpostSession> {
+/// Opens what [`seal_json`] sealed for `name` under `key`.
+pub fn open_json<T: serde::de::DeserializeOwned>(key: &Key, name: &str, sealed: &str) -> Option<T> {
     let mut jar = CookieJar::new();
     jar.add_original(Cookie::new(name.to_owned(), sealed.to_owned()));
     let opened = jar.private(key).get(name)?;

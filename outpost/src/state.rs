@@ -179,6 +179,19 @@ impl Outpost {
         self.revoked.load()
     }
 
+    /// The core's URL as browsers reach it, when the outpost's config names one
+    /// (`gatehouse_host_browser`); otherwise browsers use `GATEHOUSE_HOST`.
+    pub fn browser_core(&self) -> Option<String> {
+        let snapshot = self.snapshot.load();
+        let url = &snapshot
+            .as_ref()
+            .as_ref()?
+            .outpost
+            .config
+            .gatehouse_host_browser;
+        (!url.is_empty()).then(|| url.trim_end_matches('/').to_owned())
+    }
+
     /// The first message of a connection: what this outpost already has.
     pub fn hello(&self) -> Hello {
         Hello {

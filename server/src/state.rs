@@ -20,5 +20,5 @@ pub struct AppState {
     /// Where changes that matter to outposts are published.
     pub hub: crate::outposts::Hub,
     /// The outpost running inside the server, when `embedded_outpost` is on.
-    pub embedded_outpost: Option<Arc<gatehouse_outpost::Outpost>>,
+    pub embedded_outpost: Option<Arc<gatehouse_outpost::http::Endpoints>>,
 }

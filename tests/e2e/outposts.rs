@@ -36,6 +36,7 @@ entries:
       mode: forward_single
       external_host: http://prom.test
       cookie_secret: prometheus-cookie-secret-for-tests-only-0123456789
+      authorization_flow: !Find [gatehouse_flows.flow, [slug, default-provider-authorization-implicit-consent]]
   - model: gatehouse_core.application
     id: app
     identifiers: {slug: prometheus}
@@ -528,4 +529,128 @@ async fn a_core_refuses_another_protocol_version_and_answers_a_known_one_with_co
         closed.is_ok(),
         "the core kept a connection that broke the protocol"
     );
+}
+
+/// One browser step: GET `url` with `host` and `cookies`; the status, `Location`,
+/// and the cookies it sets taken into `jar`.
+async fn step(url: &str, host: Option<&str>, jar: &mut Jar) -> (StatusCode, String) {
+    let mut request = client().get(url).header(COOKIE, jar.header());
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    let response = request.send().await.unwrap();
+    jar.take(&response);
+    let location = response
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status(), location)
+}
+
+/// Signs `who` in at Prometheus through the outpost: start, the core's authorization
+/// endpoint (with the core session), the callback. Returns the outpost's cookies.
+async fn outpost_sign_in(server: &Server, outpost: &Outpost, core: &Jar) -> Jar {
+    let mut jar = Jar::default();
+    let (status, to_core) = step(
+        &outpost.http_url("/outpost.gatehouse/start?rd=http%3A%2F%2Fprom.test%2Fgraph%3Fg0%3D1"),
+        Some("prom.test"),
+        &mut jar,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(
+        to_core.starts_with(&server.http_url("/application/o/authorize/?")),
+        "{to_core}"
+    );
+    let mut core = Jar(core.0.clone());
+    let (status, back) = step(&to_core, None, &mut core).await;
+    assert!(status.is_redirection(), "{status}");
+    let query = back
+        .strip_prefix("http://prom.test/outpost.gatehouse/callback?")
+        .unwrap_or_else(|| panic!("not the callback: {back}"));
+    let (status, rd) = step(
+        &outpost.http_url(&format!("/outpost.gatehouse/callback?{query}")),
+        Some("prom.test"),
+        &mut jar,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert_eq!(rd, "http://prom.test/graph?g0=1");
+    jar
+}
+
+#[tokio::test]
+async fn signing_in_through_the_outpost_lets_the_user_in_and_signing_out_ends_it() {
+    let (_data, server) = server_with_blueprints(&[], &[("edge.yaml", EDGE)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let outpost = Outpost::start(dir.path(), &server.http_url(""), TOKEN);
+    enforced(dir.path()).await;
+
+    let alice_core = signed_in(&server, "alice", "Browser/1.0").await;
+    let alice = outpost_sign_in(&server, &outpost, &alice_core).await;
+    let answer = client()
+        .get(outpost.http_url("/outpost.gatehouse/auth/nginx"))
+        .header("x-original-url", "http://prom.test/graph")
+        .header(COOKIE, alice.header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["x-gatehouse-username"], "alice");
+    assert_eq!(answer.headers()["x-gatehouse-email"], "alice@example.org");
+    assert_eq!(answer.headers()["x-gatehouse-groups"], "ops");
+
+    // Bob is not in ops: the core's authorization endpoint already refuses him (as
+    // authentik's does), so he never gets an outpost cookie.
+    let bob_core = Jar(signed_in(&server, "bob", "Browser/1.0").await.0);
+    let mut bob = Jar::default();
+    let (_, to_core) = step(
+        &outpost.http_url("/outpost.gatehouse/start?rd=http%3A%2F%2Fprom.test%2F"),
+        Some("prom.test"),
+        &mut bob,
+    )
+    .await;
+    let (status, _) = step(&to_core, None, &mut Jar(bob_core.0.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A callback replayed, or with a state of another login, signs nobody in.
+    let mut stranger = Jar::default();
+    let (status, _) = step(
+        &outpost.http_url("/outpost.gatehouse/callback?code=x&state=forged"),
+        Some("prom.test"),
+        &mut stranger,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Sign-out: the outpost forgets its cookie and sends the browser to end the core
+    // session, which every outpost then refuses.
+    let cookie = alice.header();
+    let mut out = Jar(alice.0.clone());
+    let (status, end) = step(
+        &outpost.http_url("/outpost.gatehouse/sign_out"),
+        Some("prom.test"),
+        &mut out,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(
+        out.0.is_empty(),
+        "the session cookie is removed: {:?}",
+        out.0
+    );
+    assert_eq!(
+        end,
+        server.http_url("/application/o/prometheus/end-session/")
+    );
+    let mut core = Jar(alice_core.0.clone());
+    let (status, _) = step(&end, None, &mut core).await;
+    assert!(status.is_redirection(), "{status}");
+    eventually(
+        "the old cookie after sign-out",
+        StatusCode::UNAUTHORIZED,
+        || auth(&outpost, "/graph", &cookie),
+    )
+    .await;
 }

@@ -7,12 +7,13 @@ use gatehouse_config::objects::{OAuth2Provider, ScopeMapping, SubMode};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
+use super::Client;
 use crate::Timestamp;
 use crate::expr::{ApplicationInput, Expression, Input};
 use crate::ids::{PropertyMappingId, ProviderId};
 use crate::policies::Who;
-use crate::storage::applications::Application;
 use crate::storage::property_mappings::{self, PropertyMapping};
+use crate::storage::providers::ProviderKind;
 use crate::storage::{Db, StorageError, providers};
 
 /// The scope every OpenID Connect request carries; it needs no mapping.
@@ -98,16 +99,22 @@ pub async fn scope_descriptions(
     Ok(shown)
 }
 
+/// The claim in which a proxy provider's tokens carry what its outposts need beyond
+/// the standard claims (authentik calls it `ak_proxy`).
+pub const PROXY_CLAIM: &str = "gatehouse_proxy";
+
 /// The claims `scopes` give about `who`: the maps of the provider's mappings for those
 /// scopes, merged in mapping-name order (a later mapping wins a shared claim). A
-/// mapping that fails is logged and left out; the others still count.
+/// mapping that fails is logged and left out; the others still count. A proxy
+/// provider's client (an outpost) always gets [`proxy_claims`] too.
 pub async fn scope_claims(
     db: &mut impl Db,
-    provider: ProviderId,
+    client: &Client,
     scopes: &[String],
     who: &Who,
-    application: Option<&Application>,
 ) -> Result<Map<String, Json>, StorageError> {
+    let provider = client.provider.id;
+    let application = client.application.as_ref();
     let mut input = Input::default();
     if let Some(user) = &who.user {
         input = input.with_user(user);
@@ -134,6 +141,9 @@ pub async fn scope_claims(
             }
         }
     }
+    if client.provider.kind == ProviderKind::Proxy {
+        claims.extend(proxy_claims(who));
+    }
     // These are the token's own; a mapping cannot override them.
     for reserved in [
         "iss",
@@ -155,6 +165,31 @@ pub async fn scope_claims(
         claims.remove(reserved);
     }
     Ok(claims)
+}
+
+/// What an outpost puts in its session cookie to decide requests without the core:
+/// the user's names, groups (inherited ones too, by name, as bindings and CEL see
+/// them) and attributes.
+fn proxy_claims(who: &Who) -> Map<String, Json> {
+    let Some(user) = &who.user else {
+        return Map::new();
+    };
+    let mut claims = Map::new();
+    claims.insert(
+        "preferred_username".into(),
+        Json::from(user.username.clone()),
+    );
+    claims.insert("email".into(), Json::from(user.email.clone()));
+    claims.insert("name".into(), Json::from(user.name.clone()));
+    claims.insert("groups".into(), Json::from(user.groups.clone()));
+    claims.insert(
+        PROXY_CLAIM.into(),
+        serde_json::json!({
+            "user_attributes": user.attributes,
+            "is_superuser": who.superuser,
+        }),
+    );
+    claims
 }
 
 /// The compiled expression of `mapping`, compiled once per version.

@@ -82,14 +82,7 @@ pub(super) async fn issue(
         &user.username,
         &user.email,
     );
-    let scope_claims = claims::scope_claims(
-        db,
-        client.provider.id,
-        &issue.scopes,
-        issue.who,
-        client.application.as_ref(),
-    )
-    .await?;
+    let scope_claims = claims::scope_claims(db, client, &issue.scopes, issue.who).await?;
     let access_lifetime = lifetime(&settings.access_token_validity);
     let expires_at = now + access_lifetime;
     let jti = OAuth2TokenId::new();

@@ -74,14 +74,7 @@ pub async fn userinfo(
         return Err(OAuthError::InvalidToken);
     };
     let scopes = split_scopes(&token.token.scope);
-    let mut claims = claims::scope_claims(
-        db,
-        client.provider.id,
-        &scopes,
-        &found,
-        client.application.as_ref(),
-    )
-    .await?;
+    let mut claims = claims::scope_claims(db, &client, &scopes, &found).await?;
     claims.insert(
         "sub".into(),
         json!(claims::subject(

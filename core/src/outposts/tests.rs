@@ -168,3 +168,39 @@ storage_test!(
         assert_eq!(since.users.len(), 1);
     }
 );
+
+storage_test!(
+    a_proxy_client_names_the_user_by_id_and_carries_what_its_outposts_decide_with,
+    |store| {
+        setup(&store).await;
+        let outpost = edge(&store).await;
+        let mut db = store.acquire().await.unwrap();
+        let (_, snapshot) = snapshot(&mut db, &outpost).await.unwrap();
+        let client_id = &snapshot.providers[0].settings.client_id;
+        let client = find_client(&mut db, client_id).await.unwrap().unwrap();
+        let ada = users::find_by_username(&mut db, "ada")
+            .await
+            .unwrap()
+            .unwrap();
+        let who = crate::policies::who(&mut db, Some(ada.id)).await.unwrap();
+        let claims =
+            crate::oauth2::claims::scope_claims(&mut db, &client, &["openid".into()], &who)
+                .await
+                .unwrap();
+        assert_eq!(claims["preferred_username"], "ada");
+        assert_eq!(claims["groups"], serde_json::json!(["ops"]));
+        assert_eq!(claims["gatehouse_proxy"]["is_superuser"], false);
+        assert_eq!(
+            claims["gatehouse_proxy"]["user_attributes"],
+            serde_json::json!({})
+        );
+        let sub = crate::oauth2::claims::subject(
+            &client.settings,
+            client.provider.id,
+            &ada.id.to_string(),
+            "ada",
+            "",
+        );
+        assert_eq!(sub, ada.id.to_string());
+    }
+);

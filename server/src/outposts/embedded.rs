@@ -12,12 +12,15 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use gatehouse_config::Secret;
 use gatehouse_core::Timestamp;
-use gatehouse_core::storage::{StorageError, Store};
+use gatehouse_core::storage::Store;
 use gatehouse_outpost::Outpost;
 use gatehouse_outpost::control::{Target, run};
+use gatehouse_outpost::http::Endpoints;
+use gatehouse_outpost::signin::Core;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::error::StartError;
 use crate::state::AppState;
 
 /// The file in the data folder where the embedded outpost keeps its state.
@@ -31,7 +34,7 @@ pub async fn start(
     http: SocketAddr,
     data_dir: &Path,
     now: Timestamp,
-) -> Result<(Arc<Outpost>, tokio::task::JoinHandle<()>), StorageError> {
+) -> Result<(Arc<Endpoints>, tokio::task::JoinHandle<()>), StartError> {
     let token = token(secret_key);
     let mut db = store.acquire().await?;
     gatehouse_core::outposts::ensure_embedded(&mut db, token.expose(), now).await?;
@@ -42,8 +45,10 @@ pub async fn start(
         token,
         danger_insecure: false,
     };
+    let core = Core::new(&target.host, false)
+        .map_err(|e| StartError::Tls(format!("embedded outpost: {e}")))?;
     let task = tokio::spawn(run(target, outpost.clone()));
-    Ok((outpost, task))
+    Ok((Arc::new(Endpoints { outpost, core }), task))
 }
 
 /// The embedded outpost's token: a MAC of a fixed label under the secret key, so it
@@ -77,10 +82,14 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
 /// `/outpost.gatehouse/…` on the core's listeners: the embedded outpost's answer, or
 /// 404 when it is switched off.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    let Some(outpost) = &state.embedded_outpost else {
+    let Some(endpoints) = &state.embedded_outpost else {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
-    gatehouse_outpost::http::answer(outpost, &request).map(Body::new)
+    // The endpoints read no body; without it the request can be held across awaits
+    // (a body is not Sync).
+    let (parts, _) = request.into_parts();
+    let request = axum::http::Request::from_parts(parts, ());
+    endpoints.answer(&request).await.map(Body::new)
 }
 
 #[cfg(test)]

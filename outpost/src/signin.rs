@@ -1,0 +1,308 @@
+//! The sign-in endpoints: `start` sends the browser to the core's authorization
+//! endpoint, `callback` exchanges the code, checks the ID token and sets the
+//! outpost's session cookie, `sign_out` clears it and ends the core session through
+//! the application's end-session endpoint.
+
+use cookie::{Cookie, SameSite};
+use gatehouse_config::control::ProviderSnapshot;
+use gatehouse_config::objects::{ProxyMode, ProxyProvider};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
+use hyper::{Request, Response, StatusCode};
+use serde::Deserialize;
+
+use crate::decide::provider_for;
+use crate::login::{self, PendingLogin};
+use crate::session::{cookie_name, find_cookie, key_of, open_json, seal, seal_json};
+use crate::state::Outpost;
+
+/// Why a sign-in step failed (said in the log; the browser gets a short page).
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// The core could not be reached or refused the code.
+    #[error("code exchange: {0}")]
+    Exchange(String),
+    /// The login itself failed.
+    #[error(transparent)]
+    Login(#[from] login::LoginError),
+}
+
+/// The core as the outpost's sign-in reaches it.
+#[derive(Debug, Clone)]
+pub struct Core {
+    /// `http(s)://host[:port]` the outpost talks to (`GATEHOUSE_HOST`).
+    pub url: String,
+    client: reqwest::Client,
+}
+
+impl Core {
+    /// The core at `url`, trusted like the control channel trusts it.
+    pub fn new(url: &str, danger_insecure: bool) -> Result<Self, crate::control::ControlError> {
+        let tls = crate::tls::client_config(danger_insecure)?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(15))
+            .build()
+            .map_err(|e| crate::control::ControlError::Tls(e.to_string()))?;
+        Ok(Self {
+            url: url.trim_end_matches('/').to_owned(),
+            client,
+        })
+    }
+
+    /// Exchanges `code` for tokens (client_secret_post) and returns the ID token.
+    async fn exchange(
+        &self,
+        provider: &ProviderSnapshot,
+        code: &str,
+        redirect_uri: &str,
+        pending: &PendingLogin,
+    ) -> Result<String, SignInError> {
+        #[derive(Deserialize)]
+        struct Tokens {
+            id_token: Option<String>,
+        }
+        let response = self
+            .client
+            .post(format!("{}/application/o/token/", self.url))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", &pending.pkce_verifier),
+                ("client_id", &provider.settings.client_id),
+                ("client_secret", &provider.settings.client_secret),
+            ])
+            .send()
+            .await
+            .map_err(|e| SignInError::Exchange(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(SignInError::Exchange(format!("{status}: {body}")));
+        }
+        let tokens: Tokens = response
+            .json()
+            .await
+            .map_err(|e| SignInError::Exchange(e.to_string()))?;
+        tokens
+            .id_token
+            .ok_or_else(|| SignInError::Exchange("no id_token in the answer".into()))
+    }
+}
+
+fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn query<B>(req: &Request<B>, name: &str) -> Option<String> {
+    openidconnect::url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The scheme browsers use for the provider's hosts (its external host's).
+fn scheme(settings: &ProxyProvider) -> &'static str {
+    if settings.external_host.starts_with("https://") {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+fn redirect(to: &str, cookies: Vec<String>) -> Response<Full<Bytes>> {
+    let mut response = page(StatusCode::FOUND, "");
+    if let Ok(value) = to.parse() {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn page(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
+    *response.status_mut() = status;
+    response
+}
+
+/// The name of the cookie that holds the login started with `state`: one per login,
+/// so logins started in two tabs do not undo each other.
+fn login_cookie(provider: &ProviderSnapshot, state: &str) -> String {
+    let tag: String = state
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(12)
+        .collect();
+    format!("{}_login_{tag}", cookie_name(provider.id))
+}
+
+fn cookie(name: String, value: String, settings: &ProxyProvider, max_age: i64) -> String {
+    let mut cookie = Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(scheme(settings) == "https")
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(max_age));
+    let domain = settings.cookie_domain.trim_start_matches('.');
+    if settings.mode == ProxyMode::ForwardDomain && !domain.is_empty() {
+        cookie = cookie.domain(domain.to_owned());
+    }
+    cookie.build().to_string()
+}
+
+/// `GET /outpost.gatehouse/start?rd=…`: to the core's authorization endpoint.
+pub fn start<B>(
+    outpost: &Outpost,
+    core: &Core,
+    req: &Request<B>,
+    now: i64,
+) -> Response<Full<Bytes>> {
+    let host = header(req, HOST.as_str()).unwrap_or_default();
+    let enforced = outpost.enforced();
+    let Some(provider) = provider_for(&enforced, host) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "No application is served on this host.",
+        );
+    };
+    let snapshot = &provider.snapshot;
+    let Some(app) = &snapshot.application else {
+        return page(StatusCode::FORBIDDEN, "No application uses this provider.");
+    };
+    let settings = &snapshot.settings;
+    let callback = format!(
+        "{}://{host}{}",
+        scheme(settings),
+        ProxyProvider::CALLBACK_PATH
+    );
+    let browser_core = match outpost.browser_core() {
+        Some(url) => url,
+        None => core.url.clone(),
+    };
+    let issuer = login::issuer(&core.url, &app.slug);
+    let rd = query(req, "rd").unwrap_or_default();
+    match login::begin(snapshot, &browser_core, &issuer, &callback, &rd, now) {
+        Ok((to, pending)) => {
+            let name = login_cookie(snapshot, &pending.state);
+            let sealed = seal_json(&key_of(&settings.cookie_secret), &name, &pending);
+            // Only this host needs it: no Domain.
+            let mut only_here = settings.clone();
+            only_here.mode = ProxyMode::ForwardSingle;
+            redirect(
+                &to,
+                vec![cookie(name, sealed, &only_here, login::LOGIN_LIFETIME)],
+            )
+        }
+        Err(err) => {
+            tracing::error!(provider = %snapshot.name, error = %err, "cannot start a sign-in");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Cannot start signing in.",
+            )
+        }
+    }
+}
+
+/// `GET /outpost.gatehouse/callback?code=…&state=…`: the session cookie, then `rd`.
+pub async fn callback<B>(
+    outpost: &Outpost,
+    core: &Core,
+    req: &Request<B>,
+    now: i64,
+) -> Response<Full<Bytes>> {
+    let host = header(req, HOST.as_str()).unwrap_or_default().to_owned();
+    let enforced = outpost.enforced();
+    let Some(provider) = provider_for(&enforced, &host) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "No application is served on this host.",
+        );
+    };
+    let snapshot = provider.snapshot.clone();
+    drop(enforced);
+    let Some(app) = &snapshot.application else {
+        return page(StatusCode::FORBIDDEN, "No application uses this provider.");
+    };
+    let (Some(code), Some(state)) = (query(req, "code"), query(req, "state")) else {
+        let error = query(req, "error").unwrap_or_else(|| "no code".into());
+        tracing::info!(provider = %snapshot.name, %error, "sign-in not completed");
+        return page(StatusCode::FORBIDDEN, "Signing in did not complete.");
+    };
+    let settings = &snapshot.settings;
+    let key = key_of(&settings.cookie_secret);
+    let name = login_cookie(&snapshot, &state);
+    let cookies = header(req, COOKIE.as_str()).unwrap_or_default();
+    let Some(pending) = find_cookie(cookies, &name)
+        .and_then(|sealed| open_json::<PendingLogin>(&key, &name, sealed))
+    else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in expired; start again.",
+        );
+    };
+    let callback = format!(
+        "{}://{host}{}",
+        scheme(settings),
+        ProxyProvider::CALLBACK_PATH
+    );
+    let issuer = login::issuer(&core.url, &app.slug);
+    let session = match core.exchange(&snapshot, &code, &callback, &pending).await {
+        Ok(id_token) => login::finish(&snapshot, &issuer, &pending, &state, &id_token, now)
+            .map_err(SignInError::from),
+        Err(err) => Err(err),
+    };
+    match session {
+        Ok(session) => {
+            tracing::info!(provider = %snapshot.name, user = %session.username, "signed in");
+            let session_name = cookie_name(snapshot.id);
+            let sealed = seal(&key, &session_name, &session);
+            let mut only_here = settings.clone();
+            only_here.mode = ProxyMode::ForwardSingle;
+            redirect(
+                &pending.rd,
+                vec![
+                    cookie(session_name, sealed, settings, session.expires_at - now),
+                    cookie(name, String::new(), &only_here, 0),
+                ],
+            )
+        }
+        Err(err) => {
+            tracing::warn!(provider = %snapshot.name, error = %err, "sign-in failed");
+            page(StatusCode::FORBIDDEN, "Signing in failed.")
+        }
+    }
+}
+
+/// `GET /outpost.gatehouse/sign_out`: clears the session cookie and ends the core
+/// session (the application's end-session endpoint), which every outpost then hears.
+pub fn sign_out<B>(outpost: &Outpost, core: &Core, req: &Request<B>) -> Response<Full<Bytes>> {
+    let host = header(req, HOST.as_str()).unwrap_or_default();
+    let enforced = outpost.enforced();
+    let Some(provider) = provider_for(&enforced, host) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "No application is served on this host.",
+        );
+    };
+    let snapshot = &provider.snapshot;
+    let browser_core = outpost.browser_core().unwrap_or_else(|| core.url.clone());
+    let to = match &snapshot.application {
+        Some(app) => format!("{browser_core}/application/o/{}/end-session/", app.slug),
+        None => browser_core,
+    };
+    redirect(
+        &to,
+        vec![cookie(
+            cookie_name(snapshot.id),
+            String::new(),
+            &snapshot.settings,
+            0,
+        )],
+    )
+}
