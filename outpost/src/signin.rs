@@ -103,6 +103,22 @@ fn query<B>(req: &Request<B>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The `rd` of a `start` query. nginx cannot encode the URL it appends
+/// (`?rd=$scheme://$http_host$request_uri`), so an `rd` that starts unencoded with
+/// `http://` or `https://` takes the rest of the query, `&`s and all; an encoded one
+/// is decoded as usual. Either way it is checked against the provider's hosts.
+fn rd_of(query: &str) -> String {
+    if let Some(raw) = query.strip_prefix("rd=")
+        && (raw.starts_with("http://") || raw.starts_with("https://"))
+    {
+        return raw.to_owned();
+    }
+    openidconnect::url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "rd")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 /// The scheme browsers use for the provider's hosts (its external host's).
 fn scheme(settings: &ProxyProvider) -> &'static str {
     if settings.external_host.starts_with("https://") {
@@ -186,7 +202,7 @@ pub fn start<B>(
         None => core.url.clone(),
     };
     let issuer = login::issuer(&core.url, &app.slug);
-    let rd = query(req, "rd").unwrap_or_default();
+    let rd = rd_of(req.uri().query().unwrap_or_default());
     match login::begin(snapshot, &browser_core, &issuer, &callback, &rd, now) {
         Ok((to, pending)) => {
             let name = login_cookie(snapshot, &pending.state);
@@ -305,4 +321,20 @@ pub fn sign_out<B>(outpost: &Outpost, core: &Core, req: &Request<B>) -> Response
             0,
         )],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rd_of;
+
+    #[test]
+    fn rd_is_read_encoded_or_as_nginx_appends_it() {
+        assert_eq!(
+            rd_of("rd=http%3A%2F%2Fh%2Fp%3Fa%3D1%26b%3D2"),
+            "http://h/p?a=1&b=2"
+        );
+        assert_eq!(rd_of("rd=http://h/p?a=1&b=2"), "http://h/p?a=1&b=2");
+        assert_eq!(rd_of("x=1&rd=https%3A%2F%2Fh%2F"), "https://h/");
+        assert_eq!(rd_of(""), "");
+    }
 }

@@ -16,6 +16,7 @@ mod browser;
 mod dependency_rules;
 mod flows;
 mod harness;
+mod nginx;
 mod oidc;
 mod outposts;
 mod server;

@@ -18,12 +18,12 @@ use crate::flows::{Jar, client, server_with_blueprints};
 use crate::harness::{Outpost, Server};
 use crate::sessions::signed_in;
 
-const TOKEN: &str = "edge-token-0123456789";
+pub(crate) const TOKEN: &str = "edge-token-0123456789";
 const COOKIE_SECRET: &str = "prometheus-cookie-secret-for-tests-only-0123456789";
 
 /// Alice in `ops`; Prometheus behind a proxy provider bound to `ops`; the outpost
 /// `edge` serving it.
-const EDGE: &str = r#"version: 1
+pub(crate) const EDGE: &str = r#"version: 1
 entries:
   - model: gatehouse_core.group
     id: ops
@@ -69,7 +69,7 @@ where
 }
 
 /// The outpost's state file once it holds a config: what it enforces.
-async fn enforced(dir: &Path) -> Value {
+pub(crate) async fn enforced(dir: &Path) -> Value {
     let file = dir.join(gatehouse_outpost::STATE_FILE);
     for _ in 0..300 {
         if let Ok(text) = std::fs::read_to_string(&file)
@@ -533,7 +533,7 @@ async fn a_core_refuses_another_protocol_version_and_answers_a_known_one_with_co
 
 /// One browser step: GET `url` with `host` and `cookies`; the status, `Location`,
 /// and the cookies it sets taken into `jar`.
-async fn step(url: &str, host: Option<&str>, jar: &mut Jar) -> (StatusCode, String) {
+pub(crate) async fn step(url: &str, host: Option<&str>, jar: &mut Jar) -> (StatusCode, String) {
     let mut request = client().get(url).header(COOKIE, jar.header());
     if let Some(host) = host {
         request = request.header("host", host);
