@@ -172,6 +172,24 @@ fn cookie(name: String, value: String, settings: &ProxyProvider, max_age: i64) -
     cookie.build().to_string()
 }
 
+/// The request's host and the provider serving it, or the page saying none does.
+// The error is the response itself, made at most once per sign-in request: boxing
+// it would buy nothing.
+#[allow(clippy::result_large_err)]
+fn served<B>(
+    outpost: &Outpost,
+    req: &Request<B>,
+) -> Result<(String, ProviderSnapshot), Response<Full<Bytes>>> {
+    let host = header(req, HOST.as_str()).unwrap_or_default().to_owned();
+    match provider_for(&outpost.enforced(), &host) {
+        Some(provider) => Ok((host, provider.snapshot.clone())),
+        None => Err(page(
+            StatusCode::NOT_FOUND,
+            "No application is served on this host.",
+        )),
+    }
+}
+
 /// `GET /outpost.gatehouse/start?rd=…`: to the core's authorization endpoint.
 pub fn start<B>(
     outpost: &Outpost,
@@ -179,15 +197,10 @@ pub fn start<B>(
     req: &Request<B>,
     now: i64,
 ) -> Response<Full<Bytes>> {
-    let host = header(req, HOST.as_str()).unwrap_or_default();
-    let enforced = outpost.enforced();
-    let Some(provider) = provider_for(&enforced, host) else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "No application is served on this host.",
-        );
+    let (host, snapshot) = match served(outpost, req) {
+        Ok(found) => found,
+        Err(page) => return page,
     };
-    let snapshot = &provider.snapshot;
     let Some(app) = &snapshot.application else {
         return page(StatusCode::FORBIDDEN, "No application uses this provider.");
     };
@@ -203,9 +216,9 @@ pub fn start<B>(
     };
     let issuer = login::issuer(&core.url, &app.slug);
     let rd = rd_of(req.uri().query().unwrap_or_default());
-    match login::begin(snapshot, &browser_core, &issuer, &callback, &rd, now) {
+    match login::begin(&snapshot, &browser_core, &issuer, &callback, &rd, now) {
         Ok((to, pending)) => {
-            let name = login_cookie(snapshot, &pending.state);
+            let name = login_cookie(&snapshot, &pending.state);
             let sealed = seal_json(&key_of(&settings.cookie_secret), &name, &pending);
             // Only this host needs it: no Domain.
             let mut only_here = settings.clone();
@@ -232,16 +245,10 @@ pub async fn callback<B>(
     req: &Request<B>,
     now: i64,
 ) -> Response<Full<Bytes>> {
-    let host = header(req, HOST.as_str()).unwrap_or_default().to_owned();
-    let enforced = outpost.enforced();
-    let Some(provider) = provider_for(&enforced, &host) else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "No application is served on this host.",
-        );
+    let (host, snapshot) = match served(outpost, req) {
+        Ok(found) => found,
+        Err(page) => return page,
     };
-    let snapshot = provider.snapshot.clone();
-    drop(enforced);
     let Some(app) = &snapshot.application else {
         return page(StatusCode::FORBIDDEN, "No application uses this provider.");
     };
@@ -298,15 +305,10 @@ pub async fn callback<B>(
 /// `GET /outpost.gatehouse/sign_out`: clears the session cookie and ends the core
 /// session (the application's end-session endpoint), which every outpost then hears.
 pub fn sign_out<B>(outpost: &Outpost, core: &Core, req: &Request<B>) -> Response<Full<Bytes>> {
-    let host = header(req, HOST.as_str()).unwrap_or_default();
-    let enforced = outpost.enforced();
-    let Some(provider) = provider_for(&enforced, host) else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "No application is served on this host.",
-        );
+    let (_, snapshot) = match served(outpost, req) {
+        Ok(found) => found,
+        Err(page) => return page,
     };
-    let snapshot = &provider.snapshot;
     let browser_core = outpost.browser_core().unwrap_or_else(|| core.url.clone());
     let to = match &snapshot.application {
         Some(app) => format!("{browser_core}/application/o/{}/end-session/", app.slug),

@@ -87,15 +87,9 @@ pub fn main() -> ExitCode {
         settings.log_format,
         matches!(command, Command::Blueprint(_)),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("gatehouse: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         match command {
@@ -137,15 +131,9 @@ fn outpost() -> ExitCode {
         }
     };
     let log_level = crate::logging::init(settings.log_level, settings.log_format, false);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("gatehouse: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let mut signals = crate::shutdown::Signals::install()?;
@@ -165,4 +153,15 @@ fn outpost() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The async runtime a command runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("gatehouse: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        })
 }

@@ -89,9 +89,8 @@ pub(crate) fn test_pair() -> (String, String) {
     .clone()
 }
 
-/// The clients above, the seed's groups and Gitea, the shipped defaults and the
-/// self-signed pair; returns ada's id and the key of a session of hers.
-async fn setup(store: &Store) -> (UserId, String) {
+/// Makes the test pair the instance's self-signed signing key.
+pub(crate) async fn with_self_signed(store: &Store) {
     let (certificate_pem, key_pem) = test_pair();
     crate::oidc::ensure_self_signed(store, t0(), async {
         Ok(crate::oidc::keys::GeneratedPair {
@@ -101,6 +100,12 @@ async fn setup(store: &Store) -> (UserId, String) {
     })
     .await
     .unwrap();
+}
+
+/// The clients above, the seed's groups and Gitea, the shipped defaults and the
+/// self-signed pair; returns ada's id and the key of a session of hers.
+async fn setup(store: &Store) -> (UserId, String) {
+    with_self_signed(store).await;
     apply_shipped_cheaply(store).await;
     apply_text(
         store,

@@ -43,15 +43,7 @@ async fn snapshot_version(store: &crate::storage::Store, outpost: &Outpost) -> S
 
 /// The shipped defaults, the self-signed pair and the blueprint above.
 async fn setup(store: &crate::storage::Store) {
-    let (certificate_pem, key_pem) = crate::oauth2::tests::test_pair();
-    crate::oidc::ensure_self_signed(store, t0(), async {
-        Ok(crate::oidc::keys::GeneratedPair {
-            certificate_pem,
-            key_pem,
-        })
-    })
-    .await
-    .unwrap();
+    crate::oauth2::tests::with_self_signed(store).await;
     apply_shipped_cheaply(store).await;
     apply_text(store, "edge.yaml", EDGE).await;
 }
