@@ -158,7 +158,22 @@ fn login_cookie(provider: &ProviderSnapshot, state: &str) -> String {
     format!("{}_login_{tag}", cookie_name(provider.id))
 }
 
-fn cookie(name: String, value: String, settings: &ProxyProvider, max_age: i64) -> String {
+/// Which hosts a cookie goes to.
+#[derive(Clone, Copy, PartialEq)]
+enum Reach {
+    /// The host that set it (a pending login).
+    ThisHost,
+    /// The provider's: every host under `cookie_domain` in domain mode (a session).
+    Provider,
+}
+
+fn cookie(
+    name: String,
+    value: String,
+    settings: &ProxyProvider,
+    reach: Reach,
+    max_age: i64,
+) -> String {
     let mut cookie = Cookie::build((name, value))
         .http_only(true)
         .same_site(SameSite::Lax)
@@ -166,10 +181,19 @@ fn cookie(name: String, value: String, settings: &ProxyProvider, max_age: i64) -
         .path("/")
         .max_age(cookie::time::Duration::seconds(max_age));
     let domain = settings.cookie_domain.trim_start_matches('.');
-    if settings.mode == ProxyMode::ForwardDomain && !domain.is_empty() {
+    if reach == Reach::Provider && settings.mode == ProxyMode::ForwardDomain && !domain.is_empty() {
         cookie = cookie.domain(domain.to_owned());
     }
     cookie.build().to_string()
+}
+
+/// Where the core sends the browser back to, on the host it signs in at.
+fn callback_url(settings: &ProxyProvider, host: &str) -> String {
+    format!(
+        "{}://{host}{}",
+        scheme(settings),
+        ProxyProvider::CALLBACK_PATH
+    )
 }
 
 /// The request's host and the provider serving it, or the page saying none does.
@@ -205,28 +229,22 @@ pub fn start<B>(
         return page(StatusCode::FORBIDDEN, "No application uses this provider.");
     };
     let settings = &snapshot.settings;
-    let callback = format!(
-        "{}://{host}{}",
-        scheme(settings),
-        ProxyProvider::CALLBACK_PATH
-    );
-    let browser_core = match outpost.browser_core() {
-        Some(url) => url,
-        None => core.url.clone(),
-    };
+    let callback = callback_url(settings, &host);
+    let browser_core = outpost.browser_core().unwrap_or_else(|| core.url.clone());
     let issuer = login::issuer(&core.url, &app.slug);
     let rd = rd_of(req.uri().query().unwrap_or_default());
     match login::begin(&snapshot, &browser_core, &issuer, &callback, &rd, now) {
         Ok((to, pending)) => {
             let name = login_cookie(&snapshot, &pending.state);
             let sealed = seal_json(&key_of(&settings.cookie_secret), &name, &pending);
-            // Only this host needs it: no Domain.
-            let mut only_here = settings.clone();
-            only_here.mode = ProxyMode::ForwardSingle;
-            redirect(
-                &to,
-                vec![cookie(name, sealed, &only_here, login::LOGIN_LIFETIME)],
-            )
+            let login = cookie(
+                name,
+                sealed,
+                settings,
+                Reach::ThisHost,
+                login::LOGIN_LIFETIME,
+            );
+            redirect(&to, vec![login])
         }
         Err(err) => {
             tracing::error!(provider = %snapshot.name, error = %err, "cannot start a sign-in");
@@ -269,11 +287,7 @@ pub async fn callback<B>(
             "This sign-in expired; start again.",
         );
     };
-    let callback = format!(
-        "{}://{host}{}",
-        scheme(settings),
-        ProxyProvider::CALLBACK_PATH
-    );
+    let callback = callback_url(settings, &host);
     let issuer = login::issuer(&core.url, &app.slug);
     let session = match core.exchange(&snapshot, &code, &callback, &pending).await {
         Ok(id_token) => login::finish(&snapshot, &issuer, &pending, &state, &id_token, now)
@@ -285,13 +299,12 @@ pub async fn callback<B>(
             tracing::info!(provider = %snapshot.name, user = %session.username, "signed in");
             let session_name = cookie_name(snapshot.id);
             let sealed = seal(&key, &session_name, &session);
-            let mut only_here = settings.clone();
-            only_here.mode = ProxyMode::ForwardSingle;
+            let lifetime = session.expires_at - now;
             redirect(
                 &pending.rd,
                 vec![
-                    cookie(session_name, sealed, settings, session.expires_at - now),
-                    cookie(name, String::new(), &only_here, 0),
+                    cookie(session_name, sealed, settings, Reach::Provider, lifetime),
+                    cookie(name, String::new(), settings, Reach::ThisHost, 0),
                 ],
             )
         }
@@ -320,6 +333,7 @@ pub fn sign_out<B>(outpost: &Outpost, core: &Core, req: &Request<B>) -> Response
             cookie_name(snapshot.id),
             String::new(),
             &snapshot.settings,
+            Reach::Provider,
             0,
         )],
     )
@@ -327,7 +341,30 @@ pub fn sign_out<B>(outpost: &Outpost, core: &Core, req: &Request<B>) -> Response
 
 #[cfg(test)]
 mod tests {
-    use super::rd_of;
+    use gatehouse_config::objects::{ProxyMode, ProxyProvider};
+
+    use super::{Reach, cookie, rd_of};
+
+    #[test]
+    fn only_a_domain_mode_session_cookie_spans_the_cookie_domain() {
+        let mut settings = ProxyProvider {
+            mode: ProxyMode::ForwardDomain,
+            external_host: "https://prom.example.org".into(),
+            cookie_domain: ".example.org".into(),
+            ..ProxyProvider::default()
+        };
+        let session = cookie("s".into(), "v".into(), &settings, Reach::Provider, 60);
+        assert!(session.contains("Domain=example.org"), "{session}");
+        assert!(
+            session.contains("Secure") && session.contains("HttpOnly"),
+            "{session}"
+        );
+        let login = cookie("l".into(), "v".into(), &settings, Reach::ThisHost, 60);
+        assert!(!login.contains("Domain"), "{login}");
+        settings.mode = ProxyMode::ForwardSingle;
+        let single = cookie("s".into(), "v".into(), &settings, Reach::Provider, 60);
+        assert!(!single.contains("Domain"), "{single}");
+    }
 
     #[test]
     fn rd_is_read_encoded_or_as_nginx_appends_it() {

@@ -208,7 +208,8 @@ impl Outpost {
         self.enforced.store(Arc::new(compiled));
         self.snapshot.store(Arc::new(Some(snapshot)));
         self.follow_log_level();
-        self.prune_and_save().await;
+        self.enforce_and_save(Revoked::clone(&self.revoked.load()))
+            .await;
         tracing::info!(%version, "enforcing new config");
     }
 
@@ -219,16 +220,17 @@ impl Outpost {
         }
         let mut next = Revoked::clone(&self.revoked.load());
         next.add(revocations);
-        self.revoked.store(Arc::new(next));
         tracing::info!(
             sessions = revocations.sessions.len(),
             users = revocations.users.len(),
             "revocations received"
         );
-        self.prune_and_save().await;
+        self.enforce_and_save(next).await;
     }
 
-    async fn prune_and_save(&self) {
+    /// Enforces `revoked` (less what no live cookie can need any more) from now on,
+    /// and writes it to disk with the config.
+    async fn enforce_and_save(&self, mut revoked: Revoked) {
         let longest = self
             .snapshot
             .load()
@@ -243,21 +245,23 @@ impl Outpost {
             })
             .unwrap_or_default();
         let longest = time::Duration::try_from(longest).unwrap_or(time::Duration::MAX);
-        let mut pruned = Revoked::clone(&self.revoked.load());
         // Measured from the newest revocation (the core's clock), not this machine's.
-        if let Some(horizon) = pruned
+        if let Some(horizon) = revoked
             .watermark
             .and_then(|w| w.checked_sub(longest.saturating_add(REVOCATION_MARGIN)))
         {
-            pruned.prune(horizon);
+            revoked.prune(horizon);
         }
-        self.revoked.store(Arc::new(pruned.clone()));
-        let Some(path) = &self.file else { return };
+        let Some(path) = &self.file else {
+            self.revoked.store(Arc::new(revoked));
+            return;
+        };
         let saved = Saved {
             version: self.enforced.load().version.clone(),
             snapshot: Option::clone(&self.snapshot.load()),
-            revoked: pruned,
+            revoked: revoked.clone(),
         };
+        self.revoked.store(Arc::new(revoked));
         if let Err(err) = save(path, &saved).await {
             tracing::warn!(error = %err, "cannot keep the config on disk");
         }
