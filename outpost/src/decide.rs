@@ -1,17 +1,54 @@
 //! Deciding one request from the enforced state alone: which provider serves the
 //! host, whether the path needs a login, whether the session cookie opens, is alive
 //! and not revoked, and whether the application's bindings let its user in. No I/O.
+//!
+//! Opening a cookie (AES-GCM, JSON) and running the bindings and header mappings is
+//! the costly part; its outcome is kept in a bounded cache keyed by the provider and
+//! the cookie, so a known session costs a cache lookup plus the expiry and
+//! revocation checks, which run on every request.
+
+use std::sync::Arc;
 
 use cookie::Key;
 use gatehouse_config::control::{BindingSubject, EngineMode, ProviderSnapshot};
 use gatehouse_config::objects::ProxyMode;
 use gatehouse_core::evaluator::{CompiledPolicy, Facts, evaluate};
-use gatehouse_core::expr::{ApplicationInput, Input, UserInput};
+use gatehouse_core::expr::{ApplicationInput, Expression, Input, UserInput};
+use hyper::header::{HeaderName, HeaderValue};
 use regex::RegexSet;
 use uuid::Uuid;
 
+use crate::identity;
 use crate::session::{OutpostSession, cookie_name, find_cookie, key_of, open};
 use crate::state::{Enforced, Revoked};
+
+/// Opened sessions and what was decided for them, by provider and cookie.
+pub type Admissions = moka::sync::Cache<String, Arc<Admitted>>;
+
+/// The bounded cache of opened sessions: at most `capacity` entries, each kept at
+/// a minute, so a policy that reads the time is asked again at least that often
+/// (expiry and revocations are checked on every hit).
+pub fn admissions(capacity: u64) -> Admissions {
+    moka::sync::Cache::builder()
+        .max_capacity(capacity)
+        .time_to_live(std::time::Duration::from_secs(60))
+        .build()
+}
+
+/// A session opened and decided: whether the bindings let it in, and the headers
+/// that tell the upstream who it is.
+#[derive(Debug, PartialEq)]
+pub struct Admitted {
+    /// The session; `None` on a skipped path.
+    pub session: Option<OutpostSession>,
+    /// Identity headers for the upstream (also sent, empty, on skipped paths, so a
+    /// front proxy that copies them replaces what a client sent).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether the application's bindings let the user in.
+    allowed: bool,
+    /// The config generation it was decided under.
+    generation: u64,
+}
 
 /// A proxy provider ready to decide requests.
 pub struct CompiledProvider {
@@ -29,6 +66,13 @@ pub struct CompiledProvider {
     skip: Option<RegexSet>,
     /// The application's bindings, compiled.
     bindings: Vec<Binding>,
+    /// Property mappings whose maps become upstream headers; those that do not
+    /// compile are left out (and logged).
+    pub(crate) mappings: Vec<(String, Expression)>,
+    /// What a skipped path is let in with: the identity headers, empty.
+    anonymous: Arc<Admitted>,
+    /// The application's name (the provider's when none uses it), for metrics.
+    pub label: Arc<str>,
 }
 
 impl std::fmt::Debug for CompiledProvider {
@@ -59,7 +103,7 @@ impl CompiledProvider {
     /// Compiles a provider of the snapshot. What does not compile is logged and
     /// fails closed: a bad skip pattern skips nothing, a bad policy yields its
     /// binding's failure result.
-    pub fn compile(snapshot: &ProviderSnapshot) -> Self {
+    pub fn compile(snapshot: &ProviderSnapshot, generation: u64) -> Self {
         let settings = &snapshot.settings;
         let patterns: Vec<&str> = settings
             .skip_path_regex
@@ -108,6 +152,17 @@ impl CompiledProvider {
                     .to_ascii_lowercase()
             })
             .filter(|d| !d.is_empty());
+        let mappings = snapshot
+            .header_mappings
+            .iter()
+            .filter_map(|m| match Expression::compile(&m.expression) {
+                Ok(expression) => Some((m.name.clone(), expression)),
+                Err(err) => {
+                    tracing::error!(mapping = %m.name, error = %err, "header mapping does not compile; its headers are not sent");
+                    None
+                }
+            })
+            .collect();
         Self {
             key: key_of(&settings.cookie_secret),
             cookie_name: cookie_name(snapshot.id),
@@ -115,8 +170,55 @@ impl CompiledProvider {
             domain,
             skip,
             bindings,
+            mappings,
+            anonymous: Arc::new(Admitted {
+                session: None,
+                headers: identity::blank(settings.authentik_headers),
+                allowed: true,
+                generation,
+            }),
+            label: Arc::from(
+                snapshot
+                    .application
+                    .as_ref()
+                    .map_or(&snapshot.name, |a| &a.name)
+                    .as_str(),
+            ),
             snapshot: snapshot.clone(),
         }
+    }
+
+    /// The name of the application behind this provider (the provider's own name
+    /// when none uses it), for pages.
+    pub fn application_name(&self) -> &str {
+        self.snapshot
+            .application
+            .as_ref()
+            .map_or(&self.snapshot.name, |a| &a.name)
+    }
+
+    /// The expression input for `session`'s user and this provider's application.
+    pub(crate) fn input_of(&self, session: &OutpostSession) -> Input {
+        let user = UserInput {
+            uid: session.uid.to_string(),
+            username: session.username.clone(),
+            email: session.email.clone(),
+            name: session.name.clone(),
+            groups: session.groups.clone(),
+            attributes: session.attributes.clone(),
+            is_active: true,
+            is_superuser: false,
+            path: String::new(),
+        };
+        let mut input = Input::default().with_user(&user);
+        if let Some(app) = &self.snapshot.application {
+            input = input.with_application(&ApplicationInput {
+                slug: app.slug.clone(),
+                name: app.name.clone(),
+                group: app.group.clone(),
+            });
+        }
+        input
     }
 
     /// How closely this provider claims `host` (lower case, port included if any):
@@ -148,24 +250,7 @@ impl CompiledProvider {
         if self.bindings.is_empty() {
             return true;
         }
-        let user = UserInput {
-            uid: session.uid.to_string(),
-            username: session.username.clone(),
-            email: session.email.clone(),
-            name: session.name.clone(),
-            groups: session.groups.clone(),
-            attributes: session.attributes.clone(),
-            is_active: true,
-            is_superuser: false,
-            path: String::new(),
-        };
-        let input = Input::default()
-            .with_user(&user)
-            .with_application(&ApplicationInput {
-                slug: app.slug.clone(),
-                name: app.name.clone(),
-                group: app.group.clone(),
-            });
+        let input = self.input_of(session);
         let facts = Facts {
             now: Some(now.into()),
             ..Facts::default()
@@ -211,13 +296,27 @@ pub struct Request<'a> {
     pub cookies: &'a str,
 }
 
+impl<'a> Request<'a> {
+    /// The request for `host` and `path` with the `Cookie` header of `headers`.
+    pub fn of(host: &'a str, path: &'a str, headers: &'a hyper::HeaderMap) -> Self {
+        Self {
+            host,
+            path,
+            cookies: headers
+                .get(hyper::header::COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// The decision.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// No provider serves the host.
     UnknownHost,
-    /// Let through; with the session when there is one (a skipped path has none).
-    Allow(Option<Box<OutpostSession>>),
+    /// Let through, with who (nobody on a skipped path) and the headers to send.
+    Allow(Arc<Admitted>),
     /// No valid session: send the browser to sign in.
     SignIn,
     /// Signed in, but the application's bindings refuse the user.
@@ -239,36 +338,72 @@ pub fn provider_for<'a>(enforced: &'a Enforced, host: &str) -> Option<&'a Compil
         .map(|(_, p)| p)
 }
 
-/// Decides `request` at `now`.
+/// Decides `request` at `now`, keeping opened sessions in `cache` when given.
+/// Also says which application decided (for metrics), when one did.
 pub fn decide(
     enforced: &Enforced,
     revoked: &Revoked,
     request: Request<'_>,
     now: time::OffsetDateTime,
-) -> Verdict {
+    cache: Option<&Admissions>,
+) -> (Verdict, Option<Arc<str>>) {
     let Some(provider) = provider_for(enforced, request.host) else {
-        return Verdict::UnknownHost;
+        return (Verdict::UnknownHost, None);
     };
+    let verdict = decide_for(provider, revoked, request, now, cache, enforced.generation);
+    (verdict, Some(provider.label.clone()))
+}
+
+fn decide_for(
+    provider: &CompiledProvider,
+    revoked: &Revoked,
+    request: Request<'_>,
+    now: time::OffsetDateTime,
+    cache: Option<&Admissions>,
+    generation: u64,
+) -> Verdict {
     if provider.skips(request.path) {
-        return Verdict::Allow(None);
+        return Verdict::Allow(provider.anonymous.clone());
     }
-    let session = find_cookie(request.cookies, &provider.cookie_name)
-        .and_then(|sealed| open(&provider.key, &provider.cookie_name, sealed))
-        .filter(|s| s.expires_at > now.unix_timestamp())
-        .filter(|s| !revoked.refuses(s.sid, s.uid, s.issued_at));
-    let Some(session) = session else {
+    let Some(sealed) = find_cookie(request.cookies, &provider.cookie_name) else {
         return Verdict::SignIn;
     };
-    if provider.allows(&session, now) {
-        Verdict::Allow(Some(Box::new(session)))
+    let key = cache.map(|_| format!("{}={sealed}", provider.cookie_name));
+    let cached = cache
+        .zip(key.as_deref())
+        .and_then(|(cache, key)| cache.get(key))
+        .filter(|a| a.generation == generation);
+    let admitted = match cached {
+        Some(admitted) => admitted,
+        None => {
+            let Some(session) = open(&provider.key, &provider.cookie_name, sealed) else {
+                return Verdict::SignIn;
+            };
+            let admitted = Arc::new(Admitted {
+                allowed: provider.allows(&session, now),
+                headers: identity::headers(provider, &session),
+                session: Some(session),
+                generation,
+            });
+            if let (Some(cache), Some(key)) = (cache, key) {
+                cache.insert(key, admitted.clone());
+            }
+            admitted
+        }
+    };
+    let Some(session) = &admitted.session else {
+        return Verdict::SignIn;
+    };
+    if session.expires_at <= now.unix_timestamp()
+        || revoked.refuses(session.sid, session.uid, session.issued_at)
+    {
+        return Verdict::SignIn;
+    }
+    if admitted.allowed {
+        Verdict::Allow(admitted)
     } else {
         Verdict::Forbidden {
-            application: provider
-                .snapshot
-                .application
-                .as_ref()
-                .map(|a| a.name.clone())
-                .unwrap_or_else(|| provider.snapshot.name.clone()),
+            application: provider.application_name().to_owned(),
         }
     }
 }

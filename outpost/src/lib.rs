@@ -9,7 +9,10 @@
 pub mod control;
 pub mod decide;
 pub mod http;
+pub mod identity;
 pub mod login;
+pub mod metrics;
+pub mod proxy;
 pub mod session;
 pub mod signin;
 pub mod state;
@@ -21,9 +24,16 @@ mod testing;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use gatehouse_config::OutpostSettings;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use pingora::apps::http_app::{HttpServer, ServeHttp};
+use pingora::protocols::http::ServerSession;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownWatch};
+use pingora::services::background::{BackgroundService, background_service};
+use pingora::services::listening::Service;
 pub use state::Outpost;
-use tokio::net::TcpListener;
 
 /// The file in the data folder that keeps the last config and revocations.
 pub const STATE_FILE: &str = "outpost-state.json";
@@ -32,10 +42,12 @@ pub const STATE_FILE: &str = "outpost-state.json";
 #[derive(Debug, thiserror::Error)]
 pub enum OutpostError {
     /// A listener could not be bound.
-    #[error("cannot listen on {addr} (GATEHOUSE_LISTEN__HTTP): {source}")]
+    #[error("cannot listen on {addr} ({setting}): {source}")]
     Bind {
         /// The address.
         addr: std::net::SocketAddr,
+        /// The setting that names it.
+        setting: &'static str,
         /// Why.
         source: std::io::Error,
     },
@@ -47,49 +59,138 @@ pub enum OutpostError {
         /// Why.
         source: std::io::Error,
     },
-    /// The listener failed.
-    #[error("listener failed: {0}")]
-    Io(#[from] std::io::Error),
+    /// Something else stopped it from starting.
+    #[error("{0}")]
+    Start(String),
 }
 
-/// Runs the standalone outpost (`gatehouse outpost`) until `stop` completes.
-/// `log_level`, when given, is called with the level the outpost's config names.
-pub async fn run(
+/// Runs the standalone outpost (`gatehouse outpost`) on pingora until SIGTERM
+/// (graceful) or SIGINT (fast). `log_level`, when given, is called with the level
+/// the outpost's config names. Blocks; pingora makes its own runtimes.
+pub fn run(
     settings: OutpostSettings,
-    stop: impl Future<Output = ()>,
     log_level: Option<state::LogLevelHook>,
 ) -> Result<(), OutpostError> {
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| OutpostError::DataDir {
         path: settings.data_dir.clone(),
         source,
     })?;
-    let outpost = Outpost::with_log_level(Some(settings.data_dir.join(STATE_FILE)), log_level);
-    let addr = settings.listen.http;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| OutpostError::Bind { addr, source })?;
-    tracing::info!(http = %listener.local_addr()?, core = %settings.host, "outpost listening");
-    let Some(token) = settings.token else {
+    // pingora binds when its services start and exits the process if it cannot;
+    // trying first gives the setting's name instead.
+    for (addr, setting) in [
+        (settings.listen.http, "GATEHOUSE_LISTEN__HTTP"),
+        (settings.listen.metrics, "GATEHOUSE_LISTEN__METRICS"),
+    ] {
+        std::net::TcpListener::bind(addr).map_err(|source| OutpostError::Bind {
+            addr,
+            setting,
+            source,
+        })?;
+    }
+    let Some(token) = settings.token.clone() else {
         // OutpostSettings::load refuses a missing token; this is only reached by a
         // caller that built the settings by hand.
-        return Err(OutpostError::Io(std::io::Error::other(
-            "GATEHOUSE_TOKEN is not set",
-        )));
+        return Err(OutpostError::Start("GATEHOUSE_TOKEN is not set".into()));
     };
-    let target = control::Target {
-        host: settings.host.clone(),
-        token,
-        danger_insecure: settings.insecure,
-    };
+    let handle = metrics::with_buckets(PrometheusBuilder::new())
+        .and_then(PrometheusBuilder::install_recorder)
+        .map_err(|e| OutpostError::Start(format!("metrics: {e}")))?;
+    let outpost = Outpost::with_log_level(Some(settings.data_dir.join(STATE_FILE)), log_level);
     let core = signin::Core::new(&settings.host, settings.insecure)
-        .map_err(|e| OutpostError::Io(std::io::Error::other(e)))?;
-    let control = tokio::spawn(control::run(target, outpost.clone()));
-    let endpoints = Arc::new(http::Endpoints { outpost, core });
-    let result = tokio::select! {
-        served = http::serve(listener, endpoints) => served.map_err(OutpostError::from),
-        () = stop => Ok(()),
+        .map_err(|e| OutpostError::Start(e.to_string()))?;
+    let endpoints = Arc::new(http::Endpoints {
+        outpost: outpost.clone(),
+        core,
+    });
+
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
     };
-    control.abort();
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let conf = server.configuration.clone();
+
+    let mut gate =
+        pingora::proxy::http_proxy_service_with_name(&conf, proxy::Gate::new(endpoints), "outpost");
+    if let Some(app) = gate.app_logic_mut() {
+        let mut options = pingora::apps::HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
+    gate.add_tcp(&settings.listen.http.to_string());
+
+    let mut metrics = Service::new(
+        "metrics".into(),
+        HttpServer::new_app(Metrics {
+            handle,
+            outpost: outpost.clone(),
+        }),
+    );
+    metrics.threads = Some(1);
+    metrics.add_tcp(&settings.listen.metrics.to_string());
+
+    let mut control = background_service(
+        "control channel",
+        Control {
+            target: control::Target {
+                host: settings.host.clone(),
+                token,
+                danger_insecure: settings.insecure,
+            },
+            outpost,
+        },
+    );
+    control.threads = Some(1);
+
+    server.add_service(gate);
+    server.add_service(metrics);
+    server.add_service(control);
+    tracing::info!(http = %settings.listen.http, metrics = %settings.listen.metrics, core = %settings.host, "outpost listening");
+    server.run(RunArgs::default());
     tracing::info!("outpost stopped");
-    result
+    Ok(())
+}
+
+/// The control channel as a pingora background service.
+struct Control {
+    target: control::Target,
+    outpost: Arc<Outpost>,
+}
+
+#[async_trait]
+impl BackgroundService for Control {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            () = control::run(self.target.clone(), self.outpost.clone()) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// `GET /metrics` on the metrics listener.
+struct Metrics {
+    handle: PrometheusHandle,
+    outpost: Arc<Outpost>,
+}
+
+#[async_trait]
+impl ServeHttp for Metrics {
+    async fn response(&self, session: &mut ServerSession) -> hyper::Response<Vec<u8>> {
+        let found = session.req_header().uri.path() == "/metrics";
+        let body = if found {
+            self.outpost.report_cached_sessions();
+            self.handle.render().into_bytes()
+        } else {
+            Vec::new()
+        };
+        let mut response = hyper::Response::new(body);
+        if !found {
+            *response.status_mut() = hyper::StatusCode::NOT_FOUND;
+        }
+        response
+    }
 }

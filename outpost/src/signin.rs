@@ -6,13 +6,12 @@
 use cookie::{Cookie, SameSite};
 use gatehouse_config::control::ProviderSnapshot;
 use gatehouse_config::objects::{ProxyMode, ProxyProvider};
-use http_body_util::Full;
-use hyper::body::Bytes;
-use hyper::header::{COOKIE, HOST, LOCATION, SET_COOKIE};
-use hyper::{Request, Response, StatusCode};
+use hyper::StatusCode;
+use hyper::header::{COOKIE, HOST, SET_COOKIE};
 use serde::Deserialize;
 
 use crate::decide::provider_for;
+use crate::http::{Answer, Parts, header, page};
 use crate::login::{self, PendingLogin};
 use crate::session::{cookie_name, find_cookie, key_of, open_json, seal, seal_json};
 use crate::state::Outpost;
@@ -93,12 +92,8 @@ impl Core {
     }
 }
 
-fn header<'a, B>(req: &'a Request<B>, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn query<B>(req: &Request<B>, name: &str) -> Option<String> {
-    openidconnect::url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+fn query(req: &Parts, name: &str) -> Option<String> {
+    openidconnect::url::form_urlencoded::parse(req.uri.query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
 }
@@ -128,22 +123,13 @@ fn scheme(settings: &ProxyProvider) -> &'static str {
     }
 }
 
-fn redirect(to: &str, cookies: Vec<String>) -> Response<Full<Bytes>> {
-    let mut response = page(StatusCode::FOUND, "");
-    if let Ok(value) = to.parse() {
-        response.headers_mut().insert(LOCATION, value);
-    }
+fn redirect(to: &str, cookies: Vec<String>) -> Answer {
+    let mut response = crate::http::redirect(to);
     for cookie in cookies {
         if let Ok(value) = cookie.parse() {
             response.headers_mut().append(SET_COOKIE, value);
         }
     }
-    response
-}
-
-fn page(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(text.to_owned())));
-    *response.status_mut() = status;
     response
 }
 
@@ -200,10 +186,7 @@ fn callback_url(settings: &ProxyProvider, host: &str) -> String {
 // The error is the response itself, made at most once per sign-in request: boxing
 // it would buy nothing.
 #[allow(clippy::result_large_err)]
-fn served<B>(
-    outpost: &Outpost,
-    req: &Request<B>,
-) -> Result<(String, ProviderSnapshot), Response<Full<Bytes>>> {
+fn served(outpost: &Outpost, req: &Parts) -> Result<(String, ProviderSnapshot), Answer> {
     let host = header(req, HOST.as_str()).unwrap_or_default().to_owned();
     match provider_for(&outpost.enforced(), &host) {
         Some(provider) => Ok((host, provider.snapshot.clone())),
@@ -215,12 +198,7 @@ fn served<B>(
 }
 
 /// `GET /outpost.gatehouse/start?rd=…`: to the core's authorization endpoint.
-pub fn start<B>(
-    outpost: &Outpost,
-    core: &Core,
-    req: &Request<B>,
-    now: i64,
-) -> Response<Full<Bytes>> {
+pub fn start(outpost: &Outpost, core: &Core, req: &Parts, now: i64) -> Answer {
     let (host, snapshot) = match served(outpost, req) {
         Ok(found) => found,
         Err(page) => return page,
@@ -232,7 +210,7 @@ pub fn start<B>(
     let callback = callback_url(settings, &host);
     let browser_core = outpost.browser_core().unwrap_or_else(|| core.url.clone());
     let issuer = login::issuer(&core.url, &app.slug);
-    let rd = rd_of(req.uri().query().unwrap_or_default());
+    let rd = rd_of(req.uri.query().unwrap_or_default());
     match login::begin(&snapshot, &browser_core, &issuer, &callback, &rd, now) {
         Ok((to, pending)) => {
             let name = login_cookie(&snapshot, &pending.state);
@@ -257,12 +235,7 @@ pub fn start<B>(
 }
 
 /// `GET /outpost.gatehouse/callback?code=…&state=…`: the session cookie, then `rd`.
-pub async fn callback<B>(
-    outpost: &Outpost,
-    core: &Core,
-    req: &Request<B>,
-    now: i64,
-) -> Response<Full<Bytes>> {
+pub async fn callback(outpost: &Outpost, core: &Core, req: &Parts, now: i64) -> Answer {
     let (host, snapshot) = match served(outpost, req) {
         Ok(found) => found,
         Err(page) => return page,
@@ -317,7 +290,7 @@ pub async fn callback<B>(
 
 /// `GET /outpost.gatehouse/sign_out`: clears the session cookie and ends the core
 /// session (the application's end-session endpoint), which every outpost then hears.
-pub fn sign_out<B>(outpost: &Outpost, core: &Core, req: &Request<B>) -> Response<Full<Bytes>> {
+pub fn sign_out(outpost: &Outpost, core: &Core, req: &Parts) -> Answer {
     let (_, snapshot) = match served(outpost, req) {
         Ok(found) => found,
         Err(page) => return page,

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use gatehouse_config::control::{Hello, PROTOCOL_VERSION, Revocations, Snapshot};
@@ -13,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::decide::CompiledProvider;
+use crate::decide::{self, Admissions, CompiledProvider, Verdict};
 
 /// How long a revocation is remembered past the longest session a provider allows:
 /// a cookie issued before that has expired anyway.
 const REVOCATION_MARGIN: time::Duration = time::Duration::hours(1);
+
+/// How many opened sessions the outpost keeps decided (see [`decide::admissions`]).
+pub const CACHED_SESSIONS: u64 = 200_000;
 
 /// A compiled config snapshot.
 #[derive(Debug, Default)]
@@ -26,14 +30,28 @@ pub struct Enforced {
     pub version: Option<String>,
     /// Its providers, ready to decide requests.
     pub providers: Vec<CompiledProvider>,
+    /// Which compilation this is in the process: a cached decision counts only
+    /// under the generation it was made in.
+    pub generation: u64,
 }
 
 impl Enforced {
     fn compile(version: Option<String>, snapshot: Option<&Snapshot>) -> Self {
+        static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+        let generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         let providers = snapshot
-            .map(|s| s.providers.iter().map(CompiledProvider::compile).collect())
+            .map(|s| {
+                s.providers
+                    .iter()
+                    .map(|p| CompiledProvider::compile(p, generation))
+                    .collect()
+            })
             .unwrap_or_default();
-        Self { version, providers }
+        Self {
+            version,
+            providers,
+            generation,
+        }
     }
 }
 
@@ -92,6 +110,8 @@ pub struct Outpost {
     /// The snapshot as received, kept to be written to disk with the revocations.
     snapshot: ArcSwap<Option<Snapshot>>,
     file: Option<PathBuf>,
+    /// Opened sessions and their decisions.
+    admissions: Admissions,
     /// Applies the log level the outpost's config names (a standalone outpost only:
     /// the embedded one shares the server's logs).
     log_level: Option<LogLevelHook>,
@@ -145,6 +165,7 @@ impl Outpost {
             revoked: ArcSwap::from_pointee(revoked),
             snapshot: ArcSwap::from_pointee(snapshot),
             file,
+            admissions: decide::admissions(CACHED_SESSIONS),
             log_level: hook,
         });
         outpost.follow_log_level();
@@ -179,6 +200,34 @@ impl Outpost {
         self.revoked.load()
     }
 
+    /// Decides `request` at `now` with what is enforced, through the session cache,
+    /// and counts it.
+    pub fn decide(&self, request: decide::Request<'_>, now: OffsetDateTime) -> Verdict {
+        let started = std::time::Instant::now();
+        let (verdict, application) = decide::decide(
+            &self.enforced.load(),
+            &self.revoked.load(),
+            request,
+            now,
+            Some(&self.admissions),
+        );
+        let result = match &verdict {
+            Verdict::Allow(a) if a.session.is_none() => "skipped",
+            Verdict::Allow(_) => "allowed",
+            Verdict::SignIn => "sign_in",
+            Verdict::Forbidden { .. } => "forbidden",
+            Verdict::UnknownHost => "unknown_host",
+        };
+        crate::metrics::decided(application.as_deref(), result, started.elapsed());
+        verdict
+    }
+
+    /// Sets the gauge of cached sessions (before the metrics are rendered).
+    pub fn report_cached_sessions(&self) {
+        self.admissions.run_pending_tasks();
+        crate::metrics::sessions_cached(self.admissions.entry_count());
+    }
+
     /// The core's URL as browsers reach it, when the outpost's config names one
     /// (`gatehouse_host_browser`); otherwise browsers use `GATEHOUSE_HOST`.
     pub fn browser_core(&self) -> Option<String> {
@@ -206,6 +255,9 @@ impl Outpost {
     pub async fn apply_config(&self, version: String, snapshot: Snapshot) {
         let compiled = Enforced::compile(Some(version.clone()), Some(&snapshot));
         self.enforced.store(Arc::new(compiled));
+        // Decisions of the old config no longer count (their generation differs);
+        // this frees them at once.
+        self.admissions.invalidate_all();
         self.snapshot.store(Arc::new(Some(snapshot)));
         self.follow_log_level();
         self.enforce_and_save(Revoked::clone(&self.revoked.load()))

@@ -131,20 +131,8 @@ fn outpost() -> ExitCode {
         }
     };
     let log_level = crate::logging::init(settings.log_level, settings.log_format, false);
-    let runtime = match runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let result = runtime.block_on(async {
-        let mut signals = crate::shutdown::Signals::install()?;
-        let stop = async move {
-            let signal = signals.recv().await;
-            tracing::info!(signal, "stopping");
-        };
-        gatehouse_outpost::run(settings, stop, log_level)
-            .await
-            .map_err(std::io::Error::other)
-    });
+    // pingora runs its own runtimes and stops on SIGTERM (gracefully) or SIGINT.
+    let result = gatehouse_outpost::run(settings, log_level);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

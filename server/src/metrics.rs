@@ -18,12 +18,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// Installs the process-wide recorder and returns the handle that renders it.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full("gatehouse_http_request_duration_seconds".into()),
-            LATENCY_BUCKETS,
-        )?
-        .install_recorder()?;
+    let builder = PrometheusBuilder::new().set_buckets_for_metric(
+        Matcher::Full("gatehouse_http_request_duration_seconds".into()),
+        LATENCY_BUCKETS,
+    )?;
+    let handle = gatehouse_outpost::metrics::with_buckets(builder)?.install_recorder()?;
     metrics::gauge!("gatehouse_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     Ok(handle)
 }

@@ -85,11 +85,9 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     let Some(endpoints) = &state.embedded_outpost else {
         return axum::http::StatusCode::NOT_FOUND.into_response();
     };
-    // The endpoints read no body; without it the request can be held across awaits
-    // (a body is not Sync).
+    // The endpoints read no body.
     let (parts, _) = request.into_parts();
-    let request = axum::http::Request::from_parts(parts, ());
-    endpoints.answer(&request).await.map(Body::new)
+    endpoints.answer(&parts).await.map(Body::new)
 }
 
 #[cfg(test)]

@@ -1,0 +1,48 @@
+//! The outpost's metrics: decisions by application and result with their latency,
+//! upstream answers in proxy mode with theirs, and the sessions cached. A standalone
+//! outpost serves them on its metrics listener (9300); the embedded one through the
+//! server's.
+
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+
+/// How long deciding one request took.
+pub const DECISION_SECONDS: &str = "gatehouse_outpost_decision_seconds";
+/// How long the upstream took to answer, in proxy mode.
+pub const UPSTREAM_SECONDS: &str = "gatehouse_outpost_upstream_seconds";
+
+/// Buckets for both: a cached decision takes microseconds, an upstream up to seconds.
+pub const BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// `builder` with the outpost's histogram buckets.
+pub fn with_buckets(builder: PrometheusBuilder) -> Result<PrometheusBuilder, BuildError> {
+    builder
+        .set_buckets_for_metric(Matcher::Full(DECISION_SECONDS.into()), BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(UPSTREAM_SECONDS.into()), BUCKETS)
+}
+
+/// One request decided for `application` (none: no provider serves its host).
+pub(crate) fn decided(application: Option<&str>, result: &'static str, took: Duration) {
+    let application = application.unwrap_or("").to_owned();
+    metrics::counter!("gatehouse_outpost_decisions_total", "application" => application.clone(), "result" => result)
+        .increment(1);
+    metrics::histogram!(DECISION_SECONDS, "application" => application).record(took);
+}
+
+/// One upstream answer (`status` 0: none came) in proxy mode.
+pub(crate) fn upstream(application: &str, status: u16, took: Duration) {
+    let application = application.to_owned();
+    metrics::counter!("gatehouse_outpost_upstream_responses_total", "application" => application.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(UPSTREAM_SECONDS, "application" => application).record(took);
+}
+
+/// How many opened sessions the outpost holds decided.
+pub(crate) fn sessions_cached(count: u64) {
+    #[allow(clippy::cast_precision_loss)] // a count far below 2^52
+    metrics::gauge!("gatehouse_outpost_sessions_cached").set(count as f64);
+}

@@ -1,0 +1,347 @@
+//! The outpost's pingora listener. `/outpost.gatehouse/…` is answered from
+//! [`Endpoints`] (forward auth for front proxies, the sign-in); any other request is
+//! for a proxy-mode provider: decided like a forward-auth question, then streamed to
+//! the provider's internal host (bodies, websocket upgrades, HTTP/2 to TLS
+//! upstreams) with the identity headers and `X-Forwarded-*` set by the outpost.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use gatehouse_config::objects::ProxyMode;
+use hyper::header::HOST;
+use hyper::{StatusCode, Uri};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::{HttpPeer, Result};
+use pingora::proxy::{ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+use time::OffsetDateTime;
+
+use crate::decide::{self, Admitted, Verdict, provider_for};
+use crate::http::{Answer, Endpoints, PREFIX, forbidden, page, redirect, sign_in_url};
+use crate::identity;
+
+/// Where a proxy-mode provider sends requests: its `internal_host`, read once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Internal {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// The host alone, for SNI and certificate checks.
+    pub host: String,
+    /// The `Host` header the upstream gets (port only when not the default).
+    pub authority: String,
+    /// TLS to the upstream.
+    pub tls: bool,
+    /// Check its certificate (`internal_host_ssl_validation`).
+    pub verify: bool,
+}
+
+impl Internal {
+    /// Reads `internal_host` (`http(s)://host[:port]`); `None` when it is not such
+    /// a URL.
+    pub fn parse(internal_host: &str, verify: bool) -> Option<Self> {
+        let uri: Uri = internal_host.trim().parse().ok()?;
+        let tls = match uri.scheme_str()? {
+            "https" => true,
+            "http" => false,
+            _ => return None,
+        };
+        let authority = uri.authority()?;
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let address = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Some(Self {
+            address,
+            host: host.to_owned(),
+            authority: authority.as_str().to_owned(),
+            tls,
+            verify,
+        })
+    }
+}
+
+/// The listener's logic.
+pub struct Gate {
+    endpoints: Arc<Endpoints>,
+    /// Upstream names resolved, kept a little (a name that moves is seen again
+    /// within the minute).
+    resolved: moka::sync::Cache<String, SocketAddr>,
+}
+
+impl Gate {
+    /// The gate answering from `endpoints`.
+    pub fn new(endpoints: Arc<Endpoints>) -> Self {
+        Self {
+            endpoints,
+            resolved: moka::sync::Cache::builder()
+                .max_capacity(1024)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    async fn resolve(&self, address: &str) -> Result<SocketAddr> {
+        if let Ok(addr) = address.parse::<SocketAddr>() {
+            return Ok(addr);
+        }
+        if let Some(addr) = self.resolved.get(address) {
+            return Ok(addr);
+        }
+        let found = tokio::net::lookup_host(address)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next());
+        let Some(addr) = found else {
+            return Error::e_explain(
+                ErrorType::ConnectNoRoute,
+                format!("cannot resolve {address}"),
+            );
+        };
+        self.resolved.insert(address.to_owned(), addr);
+        Ok(addr)
+    }
+}
+
+/// What one request carries between pingora's phases.
+#[derive(Default)]
+pub struct Ctx {
+    /// The upstream of the request's provider (proxy mode, let in).
+    upstream: Option<Internal>,
+    /// Who it was let in as.
+    admitted: Option<Arc<Admitted>>,
+    /// The original `Host`, for `X-Forwarded-Host`.
+    host: String,
+    /// `http` or `https`: the provider's external scheme.
+    proto: &'static str,
+    /// The application, for metrics.
+    application: Option<Arc<str>>,
+    /// When the request was sent upstream.
+    sent: Option<Instant>,
+}
+
+/// What the outpost does with a request that is not for its endpoints.
+enum Route {
+    Answer(Answer),
+    Proxy {
+        upstream: Internal,
+        admitted: Arc<Admitted>,
+        proto: &'static str,
+        application: Arc<str>,
+    },
+}
+
+fn host_of(req: &RequestHeader) -> Option<&str> {
+    req.uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers.get(HOST).and_then(|v| v.to_str().ok()))
+}
+
+impl Gate {
+    /// Decides a proxy-mode request (no awaits: the enforced state is only borrowed).
+    fn route(&self, req: &RequestHeader) -> Route {
+        let outpost = &self.endpoints.outpost;
+        let Some(host) = host_of(req) else {
+            return Route::Answer(page(StatusCode::BAD_REQUEST, "The request names no host."));
+        };
+        let enforced = outpost.enforced();
+        let served = provider_for(&enforced, host).and_then(|p| {
+            let settings = &p.snapshot.settings;
+            let upstream = Internal::parse(&settings.internal_host, settings.internal_host_ssl_validation);
+            if upstream.is_none() && settings.mode == ProxyMode::Proxy {
+                tracing::error!(provider = %p.snapshot.name, internal_host = %settings.internal_host, "internal_host is not an http(s) URL; nothing is proxied");
+            }
+            let proto = if settings.external_host.starts_with("https://") { "https" } else { "http" };
+            (settings.mode == ProxyMode::Proxy)
+                .then_some(upstream)
+                .flatten()
+                .map(|u| (u, proto, p.label.clone()))
+        });
+        let Some((upstream, proto, application)) = served else {
+            return Route::Answer(page(
+                StatusCode::NOT_FOUND,
+                "No application is served on this host.",
+            ));
+        };
+        drop(enforced);
+        let path = req.uri.path();
+        let verdict = outpost.decide(
+            decide::Request::of(host, path, &req.headers),
+            OffsetDateTime::now_utc(),
+        );
+        match verdict {
+            Verdict::Allow(admitted) => Route::Proxy {
+                upstream,
+                admitted,
+                proto,
+                application,
+            },
+            Verdict::SignIn => {
+                let pq = req.uri.path_and_query().map_or("/", |p| p.as_str());
+                match format!("{proto}://{host}{pq}").parse::<Uri>() {
+                    Ok(original) => Route::Answer(redirect(&sign_in_url(&original))),
+                    Err(_) => Route::Answer(page(
+                        StatusCode::BAD_REQUEST,
+                        "The request's URL cannot be read.",
+                    )),
+                }
+            }
+            Verdict::Forbidden { application } => Route::Answer(forbidden(&application)),
+            Verdict::UnknownHost => Route::Answer(page(
+                StatusCode::NOT_FOUND,
+                "No application is served on this host.",
+            )),
+        }
+    }
+}
+
+/// Writes `answer` as the whole response.
+async fn write(session: &mut Session, answer: Answer) -> Result<()> {
+    let (parts, body) = answer.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .map(http_body_util::Collected::to_bytes)
+        .unwrap_or_default();
+    let mut head = ResponseHeader::build(parts.status, Some(parts.headers.len() + 2))?;
+    for (name, value) in &parts.headers {
+        head.append_header(name.clone(), value.clone())?;
+    }
+    head.insert_header(hyper::header::CONTENT_LENGTH, body.len())?;
+    head.insert_header(hyper::header::CACHE_CONTROL, "no-store")?;
+    let empty = body.is_empty();
+    session.write_response_header(Box::new(head), empty).await?;
+    if !empty {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ProxyHttp for Gate {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx::default()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let req = session.req_header();
+        if req.uri.path().starts_with(PREFIX) {
+            let answer = self.endpoints.answer(req).await;
+            write(session, answer).await?;
+            return Ok(true);
+        }
+        match self.route(req) {
+            Route::Answer(answer) => {
+                write(session, answer).await?;
+                Ok(true)
+            }
+            Route::Proxy {
+                upstream,
+                admitted,
+                proto,
+                application,
+            } => {
+                ctx.host = host_of(session.req_header()).unwrap_or_default().to_owned();
+                ctx.upstream = Some(upstream);
+                ctx.admitted = Some(admitted);
+                ctx.proto = proto;
+                ctx.application = Some(application);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let Some(upstream) = &ctx.upstream else {
+            return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
+        };
+        let addr = self.resolve(&upstream.address).await?;
+        // A resolved address: `new` cannot fail on it.
+        let mut peer = HttpPeer::new(addr, upstream.tls, upstream.host.clone());
+        peer.options.verify_cert = upstream.verify;
+        peer.options.verify_hostname = upstream.verify;
+        peer.options.connection_timeout = Some(Duration::from_secs(10));
+        if upstream.tls {
+            peer.options.set_http_version(2, 1);
+        }
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        request: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        let reserved: Vec<_> = request
+            .headers
+            .keys()
+            .filter(|name| identity::is_reserved(name.as_str()))
+            .cloned()
+            .collect();
+        for name in reserved {
+            request.remove_header(&name);
+        }
+        if let Some(admitted) = &ctx.admitted {
+            for (name, value) in &admitted.headers {
+                request.insert_header(name.clone(), value.clone())?;
+            }
+        }
+        if let Some(upstream) = &ctx.upstream {
+            request.insert_header(HOST, upstream.authority.as_str())?;
+        }
+        request.insert_header("x-forwarded-host", ctx.host.as_str())?;
+        request.insert_header("x-forwarded-proto", ctx.proto)?;
+        match session.client_addr().and_then(|a| a.as_inet()) {
+            Some(client) => request.insert_header("x-forwarded-for", client.ip().to_string())?,
+            None => {
+                request.remove_header("x-forwarded-for");
+            }
+        }
+        ctx.sent = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut Ctx) {
+        let (Some(application), Some(sent)) = (&ctx.application, ctx.sent) else {
+            return;
+        };
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        crate::metrics::upstream(application, status, sent.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_hosts_are_read_with_their_default_ports() {
+        let plain = Internal::parse("http://127.0.0.1:9090", false).unwrap();
+        assert_eq!(
+            (plain.address.as_str(), plain.tls, plain.authority.as_str()),
+            ("127.0.0.1:9090", false, "127.0.0.1:9090")
+        );
+        let tls = Internal::parse("https://Prom.internal/", true).unwrap();
+        assert_eq!(
+            (tls.address.as_str(), tls.host.as_str(), tls.tls, tls.verify),
+            ("Prom.internal:443", "Prom.internal", true, true)
+        );
+        assert_eq!(
+            Internal::parse("http://[::1]", false).unwrap().address,
+            "[::1]:80"
+        );
+        for bad in ["", "prom:9090", "ftp://prom", "http://", "not a url"] {
+            assert_eq!(Internal::parse(bad, false), None, "{bad}");
+        }
+    }
+}
