@@ -75,18 +75,8 @@ pub fn run(
         path: settings.data_dir.clone(),
         source,
     })?;
-    // pingora binds when its services start and exits the process if it cannot;
-    // trying first gives the setting's name instead.
-    for (addr, setting) in [
-        (settings.listen.http, "GATEHOUSE_LISTEN__HTTP"),
-        (settings.listen.metrics, "GATEHOUSE_LISTEN__METRICS"),
-    ] {
-        std::net::TcpListener::bind(addr).map_err(|source| OutpostError::Bind {
-            addr,
-            setting,
-            source,
-        })?;
-    }
+    let http = usable(settings.listen.http, "GATEHOUSE_LISTEN__HTTP")?;
+    let metrics_addr = usable(settings.listen.metrics, "GATEHOUSE_LISTEN__METRICS")?;
     let Some(token) = settings.token.clone() else {
         // OutpostSettings::load refuses a missing token; this is only reached by a
         // caller that built the settings by hand.
@@ -121,7 +111,7 @@ pub fn run(
         options.h2c = true;
         app.server_options = Some(options);
     }
-    gate.add_tcp(&settings.listen.http.to_string());
+    gate.add_tcp(&http.to_string());
 
     let mut metrics = Service::new(
         "metrics".into(),
@@ -131,7 +121,7 @@ pub fn run(
         }),
     );
     metrics.threads = Some(1);
-    metrics.add_tcp(&settings.listen.metrics.to_string());
+    metrics.add_tcp(&metrics_addr.to_string());
 
     let mut control = background_service(
         "control channel",
@@ -149,10 +139,63 @@ pub fn run(
     server.add_service(gate);
     server.add_service(metrics);
     server.add_service(control);
-    tracing::info!(http = %settings.listen.http, metrics = %settings.listen.metrics, core = %settings.host, "outpost listening");
+    let announce = background_service(
+        "announce",
+        Announce {
+            http,
+            metrics: metrics_addr,
+            core: settings.host.clone(),
+        },
+    );
+    server.add_service(announce);
     server.run(RunArgs::default());
     tracing::info!("outpost stopped");
     Ok(())
+}
+
+/// `addr` once bound and let go: pingora binds when its services start and exits
+/// the process if it cannot, so trying first names the setting instead; port 0
+/// becomes the port the system picked.
+fn usable(
+    addr: std::net::SocketAddr,
+    setting: &'static str,
+) -> Result<std::net::SocketAddr, OutpostError> {
+    std::net::TcpListener::bind(addr)
+        .and_then(|listener| listener.local_addr())
+        .map_err(|source| OutpostError::Bind {
+            addr,
+            setting,
+            source,
+        })
+}
+
+/// Says "outpost listening" once the listeners take connections (pingora binds them
+/// when its services start, after `run` has handed over).
+struct Announce {
+    http: std::net::SocketAddr,
+    metrics: std::net::SocketAddr,
+    core: String,
+}
+
+#[async_trait]
+impl BackgroundService for Announce {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let mut probe = self.http;
+        if probe.ip().is_unspecified() {
+            probe.set_ip(match probe {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(probe).await.is_ok() {
+                tracing::info!(http = %self.http, metrics = %self.metrics, core = %self.core, "outpost listening");
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        tracing::error!(http = %self.http, "the listener does not take connections");
+    }
 }
 
 /// The control channel as a pingora background service.

@@ -229,6 +229,7 @@ impl Outpost {
             .env("GATEHOUSE_LOG_FORMAT", "json")
             .env("GATEHOUSE_LOG_LEVEL", "debug")
             .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
+            .env("GATEHOUSE_LISTEN__METRICS", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let (process, listening) = Process::spawn(cmd, "outpost listening", "gatehouse outpost");
