@@ -36,6 +36,7 @@ entries:
       mode: forward_single
       external_host: http://prom.test
       cookie_secret: prometheus-cookie-secret-for-tests-only-0123456789
+      skip_path_regex: ^/gatehouse-echo/public/
       authorization_flow: !Find [gatehouse_flows.flow, [slug, default-provider-authorization-implicit-consent]]
   - model: gatehouse_core.application
     id: app
@@ -84,7 +85,7 @@ pub(crate) async fn enforced(dir: &Path) -> Value {
 }
 
 /// A signed-in browser of `who` and the outpost cookie for its core session.
-async fn session_of(server: &Server, who: &str, provider: &str) -> (Jar, String) {
+pub(crate) async fn session_of(server: &Server, who: &str, provider: &str) -> (Jar, String) {
     session_with_uid(server, who, provider, uuid::Uuid::new_v4()).await
 }
 
@@ -184,7 +185,7 @@ async fn user_id(data: &Path, username: &str) -> uuid::Uuid {
     id.parse().unwrap()
 }
 
-fn provider_id(state: &Value) -> String {
+pub(crate) fn provider_id(state: &Value) -> String {
     state["snapshot"]["providers"][0]["id"]
         .as_str()
         .unwrap()
