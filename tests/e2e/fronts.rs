@@ -241,11 +241,11 @@ async fn start(front: Front, dir: &Path, outpost: u16, upstream: u16) -> (Guard,
     (guard, port)
 }
 
-/// A GET of `path` on prom.test through the front proxy at `port`.
-fn get(port: u16, path: &str, cookies: &str) -> reqwest::RequestBuilder {
+/// A GET of `path` on `host` through the front proxy at `port`.
+pub(crate) fn get(port: u16, host: &str, path: &str, cookies: &str) -> reqwest::RequestBuilder {
     client()
         .get(format!("http://127.0.0.1:{port}{path}"))
-        .header("host", "prom.test")
+        .header("host", host)
         .header("cookie", cookies)
 }
 
@@ -265,24 +265,26 @@ fn rd_of(start: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A browser at prom.test, signed in at the core with `core`: asks for `path`, is
-/// sent through the sign-in, and ends where the front proxy sends it back. Returns
-/// its prom.test cookies, the last answer's status and where it points.
-async fn visit_and_sign_in(
+/// A browser at `host`, signed in at the core with `core`: asks for `path` at the
+/// proxy listening on `port`, is sent through the sign-in, and ends where the proxy
+/// sends it back. Returns its cookies for `host`, the last answer's status and
+/// where it points.
+pub(crate) async fn visit_and_sign_in(
     server: &Server,
     port: u16,
+    host: &str,
     core: &Jar,
     path: &str,
 ) -> (Jar, StatusCode, String) {
-    let on_prom = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let on_host = |path: &str| format!("http://127.0.0.1:{port}{path}");
     let mut jar = Jar::default();
-    let (status, start) = step(&on_prom(path), Some("prom.test"), &mut jar).await;
+    let (status, start) = step(&on_host(path), Some(host), &mut jar).await;
     assert_eq!(status, StatusCode::FOUND, "anonymous: sent to sign in");
     let at = start
         .find("/outpost.gatehouse/start?")
         .unwrap_or_else(|| panic!("not the sign-in: {start}"));
-    assert_eq!(rd_of(&start), format!("http://prom.test{path}"), "{start}");
-    let (status, to_core) = step(&on_prom(&start[at..]), Some("prom.test"), &mut jar).await;
+    assert_eq!(rd_of(&start), format!("http://{host}{path}"), "{start}");
+    let (status, to_core) = step(&on_host(&start[at..]), Some(host), &mut jar).await;
     assert_eq!(status, StatusCode::FOUND);
     assert!(
         to_core.starts_with(&server.http_url("/application/o/authorize/")),
@@ -293,16 +295,21 @@ async fn visit_and_sign_in(
         return (jar, status, String::new());
     }
     let callback = back
-        .strip_prefix("http://prom.test")
+        .strip_prefix(&format!("http://{host}"))
         .unwrap_or_else(|| panic!("{back}"));
-    let (status, rd) = step(&on_prom(callback), Some("prom.test"), &mut jar).await;
+    let (status, rd) = step(&on_host(callback), Some(host), &mut jar).await;
     (jar, status, rd)
 }
 
 /// What reached the app, asked through the front proxy with `cookies` and the
 /// client's own (spoofed) identity headers.
-async fn echoed(port: u16, path: &str, cookies: &str) -> (StatusCode, Value) {
-    let answer = get(port, path, cookies)
+pub(crate) async fn echoed(
+    port: u16,
+    host: &str,
+    path: &str,
+    cookies: &str,
+) -> (StatusCode, Value) {
+    let answer = get(port, host, path, cookies)
         .header("x-gatehouse-username", "mallory")
         .header("X-Gatehouse-Groups", "admins")
         .header("x-gatehouse-email", "mallory@example.org")
@@ -314,7 +321,7 @@ async fn echoed(port: u16, path: &str, cookies: &str) -> (StatusCode, Value) {
 }
 
 /// Every value the app got for `name` (none: an empty list).
-fn values(echo: &Value, name: &str) -> Vec<String> {
+pub(crate) fn values(echo: &Value, name: &str) -> Vec<String> {
     echo[name]
         .as_array()
         .map(|v| {
@@ -337,27 +344,49 @@ async fn scenario(front: Front) {
 
     // Alice (in ops): sent to sign in, back at the URL she asked for, with the page.
     let alice_core = signed_in(&server, "alice", "Browser/1.0").await;
-    let (alice, status, rd) =
-        visit_and_sign_in(&server, port, &alice_core, "/classic/graph?g0.expr=up").await;
+    let (alice, status, rd) = visit_and_sign_in(
+        &server,
+        port,
+        "prom.test",
+        &alice_core,
+        "/classic/graph?g0.expr=up",
+    )
+    .await;
     assert_eq!(status, StatusCode::FOUND);
     assert_eq!(rd, "http://prom.test/classic/graph?g0.expr=up");
-    let page = get(port, "/classic/graph?g0.expr=up", &alice.header())
-        .send()
-        .await
-        .unwrap();
+    let page = get(
+        port,
+        "prom.test",
+        "/classic/graph?g0.expr=up",
+        &alice.header(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(
         page.text().await.unwrap().contains("<title>Prometheus"),
         "Prometheus's page"
     );
-    let api = get(port, "/api/v1/status/buildinfo", &alice.header())
-        .send()
-        .await
-        .unwrap();
+    let api = get(
+        port,
+        "prom.test",
+        "/api/v1/status/buildinfo",
+        &alice.header(),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(api.status(), StatusCode::OK);
 
     // The app hears who she is, and never what the client claimed.
-    let (status, echo) = echoed(port, "/gatehouse-echo/headers", &alice.header()).await;
+    let (status, echo) = echoed(
+        port,
+        "prom.test",
+        "/gatehouse-echo/headers",
+        &alice.header(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(values(&echo, "x-gatehouse-username"), ["alice"], "{echo}");
     assert_eq!(values(&echo, "x-gatehouse-groups"), ["ops"], "{echo}");
@@ -369,7 +398,7 @@ async fn scenario(front: Front) {
     assert_eq!(values(&echo, "x-gatehouse-uid").len(), 1, "{echo}");
     // On a path that needs no login, nobody is named: the client's claims are
     // dropped or emptied, never passed.
-    let (status, echo) = echoed(port, "/gatehouse-echo/public/headers", "").await;
+    let (status, echo) = echoed(port, "prom.test", "/gatehouse-echo/public/headers", "").await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -389,10 +418,10 @@ async fn scenario(front: Front) {
     // Bob (not in ops) is refused at the core's authorization endpoint; with an
     // outpost cookie of his own, the front proxy shows the page naming the app.
     let bob_core = signed_in(&server, "bob", "Browser/1.0").await;
-    let (_, status, _) = visit_and_sign_in(&server, port, &bob_core, "/graph").await;
+    let (_, status, _) = visit_and_sign_in(&server, port, "prom.test", &bob_core, "/graph").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, bob) = session_of(&server, "bob", &provider).await;
-    let refused = get(port, "/graph", &bob).send().await.unwrap();
+    let refused = get(port, "prom.test", "/graph", &bob).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(
         refused
@@ -416,7 +445,13 @@ async fn scenario(front: Front) {
     assert!(status.is_redirection(), "{status}");
     let mut refused = false;
     for _ in 0..300 {
-        if get(port, "/graph", &cookies).send().await.unwrap().status() == StatusCode::FOUND {
+        if get(port, "prom.test", "/graph", &cookies)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::FOUND
+        {
             refused = true;
             break;
         }

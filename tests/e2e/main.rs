@@ -19,5 +19,6 @@ mod fronts;
 mod harness;
 mod oidc;
 mod outposts;
+mod proxy_mode;
 mod server;
 mod sessions;
