@@ -18,8 +18,12 @@ try {
   if (!loginUrl.pathname.startsWith("/if/flow/")) {
     throw new Error(`expected the sign-in flow, got ${page.url()}`);
   }
-  // The first field has focus: typing goes straight into it.
-  const focused = await page.evaluate(() => document.activeElement?.id);
+  // The first field has focus: typing goes straight into it. (autofocus may land a
+  // moment after "load" on a busy machine, so wait for it a little.)
+  const focused = await page
+    .waitForFunction(() => document.activeElement?.id === "uid_field", { timeout: 5000 })
+    .then(() => "uid_field")
+    .catch(() => page.evaluate(() => document.activeElement?.id));
   if (focused !== "uid_field") throw new Error(`focus is on ${focused}, not the username`);
   await page.keyboard.type(username);
   await page.type("#password", password);

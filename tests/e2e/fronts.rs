@@ -128,7 +128,7 @@ pub(crate) async fn echo(prometheus: u16) -> (Guard, u16) {
 
 /// The front proxies under test.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Front {
+pub(crate) enum Front {
     Nginx,
     Caddy,
     Traefik,
@@ -137,8 +137,13 @@ enum Front {
 
 /// `front` on a free port, configured from its example with the example's host,
 /// outpost and upstream replaced by this test's.
-async fn start(front: Front, dir: &Path, outpost: u16, upstream: u16) -> (Guard, u16) {
-    let port = free_port();
+pub(crate) async fn start(
+    front: Front,
+    dir: &Path,
+    port: u16,
+    outpost: u16,
+    upstream: u16,
+) -> Guard {
     let swap = |example: &str| {
         example
             .replace("prometheus.example.org", "prom.test")
@@ -238,7 +243,7 @@ async fn start(front: Front, dir: &Path, outpost: u16, upstream: u16) -> (Guard,
         &mut guard,
     )
     .await;
-    (guard, port)
+    guard
 }
 
 /// A GET of `path` on `host` through the front proxy at `port`.
@@ -340,7 +345,8 @@ async fn scenario(front: Front) {
     let provider = provider_id(&enforced(outpost_dir.path()).await);
     let (_prometheus, prometheus) = prometheus(dir.path()).await;
     let (_echo, upstream) = echo(prometheus).await;
-    let (_front, port) = start(front, dir.path(), outpost.http.port(), upstream).await;
+    let port = free_port();
+    let _front = start(front, dir.path(), port, outpost.http.port(), upstream).await;
 
     // Alice (in ops): sent to sign in, back at the URL she asked for, with the page.
     let alice_core = signed_in(&server, "alice", "Browser/1.0").await;
