@@ -15,15 +15,30 @@ use gatehouse_config::objects::ProxyMode;
 use gatehouse_core::evaluator::{CompiledPolicy, Facts, evaluate};
 use gatehouse_core::expr::{ApplicationInput, Expression, Input, UserInput};
 use hyper::header::{HeaderName, HeaderValue};
+use openidconnect::core::CoreJsonWebKeySet;
 use regex::RegexSet;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::identity;
 use crate::session::{OutpostSession, cookie_name, find_cookie, key_of, open};
 use crate::state::{Enforced, Revoked};
+use crate::{bearer, identity};
 
-/// Opened sessions and what was decided for them, by provider and cookie.
-pub type Admissions = moka::sync::Cache<String, Arc<Admitted>>;
+/// Opened sessions and what was decided for them, by the SHA-256 of the provider's
+/// cookie name and the credential (a sealed cookie or an access token runs to
+/// hundreds of bytes; its digest is 32).
+pub type Admissions = moka::sync::Cache<[u8; 32], Arc<Admitted>>;
+
+fn cache_key(kind: &str, provider: &str, credential: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(kind)
+        .chain_update([0])
+        .chain_update(provider)
+        .chain_update([0])
+        .chain_update(credential)
+        .finalize()
+        .into()
+}
 
 /// The bounded cache of opened sessions: at most `capacity` entries, each kept at
 /// a minute, so a policy that reads the time is asked again at least that often
@@ -71,8 +86,11 @@ pub struct CompiledProvider {
     pub(crate) mappings: Vec<(String, Expression)>,
     /// What a skipped path is let in with: the identity headers, empty.
     anonymous: Arc<Admitted>,
-    /// The application's name (the provider's when none uses it), for metrics.
-    pub label: Arc<str>,
+    /// Its decision counters and latency histogram, registered once.
+    pub(crate) metrics: crate::metrics::Decisions,
+    /// The keys that sign the provider's access tokens, when it takes them
+    /// (`intercept_header_auth`).
+    jwks: Option<CoreJsonWebKeySet>,
 }
 
 impl std::fmt::Debug for CompiledProvider {
@@ -163,7 +181,18 @@ impl CompiledProvider {
                 }
             })
             .collect();
+        let jwks = settings
+            .intercept_header_auth
+            .then(|| match serde_json::from_value(snapshot.jwks.clone()) {
+                Ok(jwks) => Some(jwks),
+                Err(err) => {
+                    tracing::error!(provider = %snapshot.name, error = %err, "the provider's JWKS cannot be read; Bearer tokens are refused");
+                    None
+                }
+            })
+            .flatten();
         Self {
+            jwks,
             key: key_of(&settings.cookie_secret),
             cookie_name: cookie_name(snapshot.id),
             host: authority(&settings.external_host),
@@ -177,12 +206,11 @@ impl CompiledProvider {
                 allowed: true,
                 generation,
             }),
-            label: Arc::from(
+            metrics: crate::metrics::Decisions::of(
                 snapshot
                     .application
                     .as_ref()
-                    .map_or(&snapshot.name, |a| &a.name)
-                    .as_str(),
+                    .map_or(&snapshot.name, |a| &a.name),
             ),
             snapshot: snapshot.clone(),
         }
@@ -294,6 +322,8 @@ pub struct Request<'a> {
     pub path: &'a str,
     /// The `Cookie` header.
     pub cookies: &'a str,
+    /// The `Authorization` header.
+    pub authorization: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -306,7 +336,16 @@ impl<'a> Request<'a> {
                 .get(hyper::header::COOKIE)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default(),
+            authorization: headers
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
         }
+    }
+
+    /// The token of an `Authorization: Bearer` header.
+    fn bearer(&self) -> Option<&'a str> {
+        let (scheme, token) = self.authorization?.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
     }
 }
 
@@ -339,19 +378,19 @@ pub fn provider_for<'a>(enforced: &'a Enforced, host: &str) -> Option<&'a Compil
 }
 
 /// Decides `request` at `now`, keeping opened sessions in `cache` when given.
-/// Also says which application decided (for metrics), when one did.
-pub fn decide(
-    enforced: &Enforced,
+/// Also says which provider decided, when one did.
+pub fn decide<'a>(
+    enforced: &'a Enforced,
     revoked: &Revoked,
     request: Request<'_>,
     now: time::OffsetDateTime,
     cache: Option<&Admissions>,
-) -> (Verdict, Option<Arc<str>>) {
+) -> (Verdict, Option<&'a CompiledProvider>) {
     let Some(provider) = provider_for(enforced, request.host) else {
         return (Verdict::UnknownHost, None);
     };
     let verdict = decide_for(provider, revoked, request, now, cache, enforced.generation);
-    (verdict, Some(provider.label.clone()))
+    (verdict, Some(provider))
 }
 
 fn decide_for(
@@ -365,31 +404,44 @@ fn decide_for(
     if provider.skips(request.path) {
         return Verdict::Allow(provider.anonymous.clone());
     }
-    let Some(sealed) = find_cookie(request.cookies, &provider.cookie_name) else {
-        return Verdict::SignIn;
-    };
-    let key = cache.map(|_| format!("{}={sealed}", provider.cookie_name));
-    let cached = cache
-        .zip(key.as_deref())
-        .and_then(|(cache, key)| cache.get(key))
-        .filter(|a| a.generation == generation);
-    let admitted = match cached {
-        Some(admitted) => admitted,
-        None => {
-            let Some(session) = open(&provider.key, &provider.cookie_name, sealed) else {
-                return Verdict::SignIn;
-            };
-            let admitted = Arc::new(Admitted {
-                allowed: provider.allows(&session, now),
-                headers: identity::headers(provider, &session),
-                session: Some(session),
-                generation,
-            });
-            if let (Some(cache), Some(key)) = (cache, key) {
-                cache.insert(key, admitted.clone());
-            }
-            admitted
+    let admit = |key: [u8; 32], open: &dyn Fn() -> Option<OutpostSession>| {
+        let cached = cache
+            .and_then(|cache| cache.get(&key))
+            .filter(|a| a.generation == generation);
+        if cached.is_some() {
+            return cached;
         }
+        let session = open()?;
+        let admitted = Arc::new(Admitted {
+            allowed: provider.allows(&session, now),
+            headers: identity::headers(provider, &session),
+            session: Some(session),
+            generation,
+        });
+        if let Some(cache) = cache {
+            cache.insert(key, admitted.clone());
+        }
+        Some(admitted)
+    };
+    // An access token of the core, when the provider takes them; else the cookie.
+    let by_token = provider
+        .jwks
+        .as_ref()
+        .zip(request.bearer())
+        .and_then(|(jwks, token)| {
+            let client_id = &provider.snapshot.settings.client_id;
+            admit(cache_key("bearer", &provider.cookie_name, token), &|| {
+                bearer::open(jwks, client_id, token, now.unix_timestamp())
+            })
+        });
+    let admitted = by_token.or_else(|| {
+        let sealed = find_cookie(request.cookies, &provider.cookie_name)?;
+        admit(cache_key("cookie", &provider.cookie_name, sealed), &|| {
+            open(&provider.key, &provider.cookie_name, sealed)
+        })
+    });
+    let Some(admitted) = admitted else {
+        return Verdict::SignIn;
     };
     let Some(session) = &admitted.session else {
         return Verdict::SignIn;

@@ -6,6 +6,7 @@
 //! ends up in the outpost (the `dependency_rules` end-to-end test checks this with
 //! `cargo tree`).
 
+pub mod bearer;
 pub mod control;
 pub mod decide;
 pub mod http;

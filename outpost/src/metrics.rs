@@ -3,10 +3,17 @@
 //! outpost serves them on its metrics listener (9300); the embedded one through the
 //! server's.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
 
+use crate::decide::Verdict;
+
+/// Decisions by application and result.
+pub const DECISIONS: &str = "gatehouse_outpost_decisions_total";
 /// How long deciding one request took.
 pub const DECISION_SECONDS: &str = "gatehouse_outpost_decision_seconds";
 /// How long the upstream took to answer, in proxy mode.
@@ -25,12 +32,56 @@ pub fn with_buckets(builder: PrometheusBuilder) -> Result<PrometheusBuilder, Bui
         .set_buckets_for_metric(Matcher::Full(UPSTREAM_SECONDS.into()), BUCKETS)
 }
 
-/// One request decided for `application` (none: no provider serves its host).
-pub(crate) fn decided(application: Option<&str>, result: &'static str, took: Duration) {
-    let application = application.unwrap_or("").to_owned();
-    metrics::counter!("gatehouse_outpost_decisions_total", "application" => application.clone(), "result" => result)
-        .increment(1);
-    metrics::histogram!(DECISION_SECONDS, "application" => application).record(took);
+/// One application's decision counters by result and its latency histogram,
+/// registered once per config (looking a labelled metric up per request costs more
+/// than the decision).
+pub(crate) struct Decisions {
+    skipped: Counter,
+    allowed: Counter,
+    sign_in: Counter,
+    forbidden: Counter,
+    latency: Histogram,
+    /// The application's name, for the upstream metrics.
+    pub(crate) application: Arc<str>,
+}
+
+impl Decisions {
+    pub(crate) fn of(application: &str) -> Self {
+        let counter = |result: &'static str| metrics::counter!(DECISIONS, "application" => application.to_owned(), "result" => result);
+        Self {
+            skipped: counter("skipped"),
+            allowed: counter("allowed"),
+            sign_in: counter("sign_in"),
+            forbidden: counter("forbidden"),
+            latency: metrics::histogram!(DECISION_SECONDS, "application" => application.to_owned()),
+            application: Arc::from(application),
+        }
+    }
+
+    /// Counts one decision that took `took`.
+    pub(crate) fn record(&self, verdict: &Verdict, took: Duration) {
+        match verdict {
+            Verdict::Allow(a) if a.session.is_none() => self.skipped.increment(1),
+            Verdict::Allow(_) => self.allowed.increment(1),
+            Verdict::SignIn => self.sign_in.increment(1),
+            Verdict::Forbidden { .. } => self.forbidden.increment(1),
+            Verdict::UnknownHost => {}
+        }
+        self.latency.record(took);
+    }
+}
+
+impl std::fmt::Debug for Decisions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decisions")
+            .field("application", &self.application)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One request for a host no provider serves.
+pub(crate) fn unknown_host() {
+    metrics::counter!(DECISIONS, "application" => "", "result" => "unknown_host").increment(1);
 }
 
 /// One upstream answer (`status` 0: none came) in proxy mode.

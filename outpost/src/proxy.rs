@@ -163,7 +163,7 @@ impl Gate {
             (settings.mode == ProxyMode::Proxy)
                 .then_some(upstream)
                 .flatten()
-                .map(|u| (u, proto, p.label.clone()))
+                .map(|u| (u, proto, p.metrics.application.clone()))
         });
         let Some((upstream, proto, application)) = served else {
             return Route::Answer(page(

@@ -204,21 +204,18 @@ impl Outpost {
     /// and counts it.
     pub fn decide(&self, request: decide::Request<'_>, now: OffsetDateTime) -> Verdict {
         let started = std::time::Instant::now();
-        let (verdict, application) = decide::decide(
-            &self.enforced.load(),
+        let enforced = self.enforced.load();
+        let (verdict, provider) = decide::decide(
+            &enforced,
             &self.revoked.load(),
             request,
             now,
             Some(&self.admissions),
         );
-        let result = match &verdict {
-            Verdict::Allow(a) if a.session.is_none() => "skipped",
-            Verdict::Allow(_) => "allowed",
-            Verdict::SignIn => "sign_in",
-            Verdict::Forbidden { .. } => "forbidden",
-            Verdict::UnknownHost => "unknown_host",
-        };
-        crate::metrics::decided(application.as_deref(), result, started.elapsed());
+        match provider {
+            Some(provider) => provider.metrics.record(&verdict, started.elapsed()),
+            None => crate::metrics::unknown_host(),
+        }
         verdict
     }
 

@@ -60,11 +60,23 @@ pub fn init(level: LogLevel, format: LogFormat, to_stderr: bool) -> Option<Level
         .with(json)
         .try_init()
         .is_ok();
+    if installed && !pinned {
+        pass_log_records_from(level.as_filter());
+    }
     (installed && !pinned).then(|| {
         std::sync::Arc::new(move |level: &str| {
             if let Err(err) = handle.reload(filter_for(level)) {
                 tracing::warn!(error = %err, "cannot change the log level");
             }
+            pass_log_records_from(level);
         }) as LevelSetter
     })
+}
+
+/// Crates that log with `log` (pingora) reach `tracing` through its bridge, which
+/// asks for every record, at any level, and filters after: per request that is
+/// dozens of `debug!` records built and thrown away. `log`'s own level stops them
+/// at the call site instead.
+fn pass_log_records_from(level: &str) {
+    log::set_max_level(level.parse().unwrap_or(log::LevelFilter::Info));
 }

@@ -37,6 +37,7 @@ entries:
       internal_host: http://127.0.0.1:{upstream}
       cookie_secret: prometheus-cookie-secret-for-tests-only-0123456789
       skip_path_regex: ^/gatehouse-echo/public/
+      intercept_header_auth: true
       authorization_flow: !Find [gatehouse_flows.flow, [slug, default-provider-authorization-implicit-consent]]
   - model: gatehouse_core.application
     id: app
@@ -63,7 +64,8 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
     .await;
     let outpost_dir = tempfile::tempdir().unwrap();
     let outpost = Outpost::start(outpost_dir.path(), &server.http_url(""), DIRECT_TOKEN);
-    let provider = provider_id(&enforced(outpost_dir.path()).await);
+    let state = enforced(outpost_dir.path()).await;
+    let provider = provider_id(&state);
     let port = outpost.http.port();
 
     // Alice: sent to sign in, back at the URL she asked for, with Prometheus's page.
@@ -186,7 +188,22 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
     let nowhere = get(port, "nowhere.test", "/", "").send().await.unwrap();
     assert_eq!(nowhere.status(), StatusCode::NOT_FOUND);
 
-    // Signing out ends access.
+    // An access token of the provider's client, from the core, lets a script in
+    // without a cookie; a forged one does not.
+    let token = access_token(&server, &state, &alice_core).await;
+    let bearer = |token: String| {
+        get(port, HOST, "/gatehouse-echo/headers", "")
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+    };
+    let answer = bearer(token.clone()).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let echo: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(values(&echo, "x-gatehouse-username"), ["alice"], "{echo}");
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    assert_eq!(bearer(forged).await.unwrap().status(), StatusCode::FOUND);
+
+    // Signing out ends access, by cookie and by that session's token.
     let mut out = Jar(alice.0.clone());
     let (status, end) = step(
         &format!("http://127.0.0.1:{port}/outpost.gatehouse/sign_out"),
@@ -213,4 +230,56 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(refused, "the signed-out session still reached Prometheus");
+    assert_eq!(bearer(token).await.unwrap().status(), StatusCode::FOUND);
+}
+
+/// An access token for alice (signed in at the core with `core`) issued to the
+/// proxy provider's client: the code flow done by hand, with the client's
+/// credentials from the outpost's state.
+async fn access_token(
+    server: &crate::harness::Server,
+    state: &serde_json::Value,
+    core: &Jar,
+) -> String {
+    let settings = &state["snapshot"]["providers"][0]["settings"];
+    let (client_id, secret) = (
+        settings["client_id"].as_str().unwrap(),
+        settings["client_secret"].as_str().unwrap(),
+    );
+    let callback = format!("http://{HOST}/outpost.gatehouse/callback");
+    let mut authorize = reqwest::Url::parse(&server.http_url("/application/o/authorize/")).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", &callback)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "by-hand");
+    let (status, back) = step(authorize.as_str(), None, &mut Jar(core.0.clone())).await;
+    assert!(status.is_redirection(), "{status}");
+    let code = reqwest::Url::parse(&back)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_else(|| panic!("no code: {back}"));
+    let tokens: serde_json::Value = client()
+        .post(server.http_url("/application/o/token/"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &callback),
+            ("client_id", client_id),
+            ("client_secret", secret),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned()
 }

@@ -29,6 +29,7 @@ fn ask(outpost: &Outpost, host: &str, path: &str, cookies: &str) -> Verdict {
         host,
         path,
         cookies,
+        authorization: None,
     };
     let (uncached, _) = decide(
         &outpost.enforced(),

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The outpost under load with wrk over loopback (release builds):
+#  * forward-auth decisions (/outpost.gatehouse/auth/nginx) for one cached session:
+#    requests per second and latency percentiles;
+#  * the same over 100,000 distinct sessions, which fills the session cache, and the
+#    outpost's RSS idle and with them cached;
+#  * proxy mode against nginx proxy_pass, both to the same nginx static upstream.
+# Usage: cargo build --release -p gatehouse-server -p gatehouse-bench && bench/outpost.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+bin=target/release/gatehouse
+cookies=target/release/outpost-cookies
+for b in "$bin" "$cookies"; do
+  [ -x "$b" ] || { echo "build first: cargo build --release -p gatehouse-server -p gatehouse-bench" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "wrk is needed (Debian: apt-get install wrk)" >&2; exit 1; }
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+data=$(mktemp -d)
+chmod 755 "$data"
+mkdir -p "$data/blueprints" "$data/outpost" "$data/static" "$data/temp"
+chmod 777 "$data/temp"
+secret=bench-cookie-secret-bench-cookie-secret-0123456789
+core=19300 outpost=19390 upstream=19380 front=19385
+cat >"$data/blueprints/bench.yaml" <<YAML
+version: 1
+entries:
+  - model: gatehouse_core.group
+    id: ops
+    identifiers: {name: ops}
+  - model: gatehouse_providers_proxy.proxyprovider
+    id: prom
+    identifiers: {name: prometheus}
+    attrs: {mode: forward_single, external_host: "http://prom.test", cookie_secret: $secret}
+  - model: gatehouse_core.application
+    id: app
+    identifiers: {slug: prometheus}
+    attrs: {name: Prometheus, provider: !KeyOf prom}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf app, group: !KeyOf ops, order: 0}
+  - model: gatehouse_providers_proxy.proxyprovider
+    id: direct
+    identifiers: {name: direct}
+    attrs: {mode: proxy, external_host: "http://direct.test", internal_host: "http://127.0.0.1:$upstream", cookie_secret: $secret}
+  - model: gatehouse_core.application
+    id: directapp
+    identifiers: {slug: direct}
+    attrs: {name: Direct, provider: !KeyOf direct}
+  - model: gatehouse_policies.policybinding
+    identifiers: {target: !KeyOf directapp, group: !KeyOf ops, order: 0}
+  - model: gatehouse_outposts.outpost
+    identifiers: {name: bench}
+    attrs: {providers: [!KeyOf prom, !KeyOf direct], token: bench-outpost-token}
+YAML
+head -c 1024 /dev/zero | tr '\0' 'x' >"$data/static/index.html"
+cat >"$data/nginx.conf" <<NGINX
+pid $data/nginx.pid;
+worker_processes 2;
+error_log stderr error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $data/temp/body; proxy_temp_path $data/temp/proxy;
+  fastcgi_temp_path $data/temp/fastcgi; uwsgi_temp_path $data/temp/uwsgi; scgi_temp_path $data/temp/scgi;
+  # The upstream both proxies reach: 1 KiB static.
+  server { listen 127.0.0.1:$upstream; root $data/static; }
+  upstream app { server 127.0.0.1:$upstream; keepalive 64; }
+  # nginx proxy_pass, for comparison with proxy mode.
+  server {
+    listen 127.0.0.1:$front;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGINX
+pids=()
+trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$data"' EXIT
+"$nginx" -p "$data" -c "$data/nginx.conf" -e stderr -g 'daemon off;' &
+pids+=($!)
+GATEHOUSE_DATA_DIR="$data/core" GATEHOUSE_BLUEPRINTS_DIR="$data/blueprints" \
+  GATEHOUSE_SECRET_KEY=bench-secret-key-bench-secret-key-0123456789 \
+  GATEHOUSE_LISTEN__HTTP=127.0.0.1:$core GATEHOUSE_LISTEN__HTTPS=127.0.0.1:$((core + 1)) \
+  GATEHOUSE_LISTEN__METRICS=127.0.0.1:$((core + 2)) GATEHOUSE_LOG_LEVEL=warning \
+  GATEHOUSE_EMBEDDED_OUTPOST=false "$bin" server >"$data/core.log" 2>&1 &
+pids+=($!)
+GATEHOUSE_HOST=http://127.0.0.1:$core GATEHOUSE_TOKEN=bench-outpost-token \
+  GATEHOUSE_DATA_DIR="$data/outpost" GATEHOUSE_LISTEN__HTTP=127.0.0.1:$outpost \
+  GATEHOUSE_LISTEN__METRICS=127.0.0.1:$((outpost + 1)) \
+  GATEHOUSE_LOG_LEVEL=warning env -u GATEHOUSE_DATABASE__URL "$bin" outpost >"$data/outpost.log" 2>&1 &
+outpost_pid=$!
+pids+=($outpost_pid)
+state="$data/outpost/outpost-state.json"
+for _ in $(seq 300); do
+  grep -q '"direct"' "$state" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q '"direct"' "$state" 2>/dev/null || { cat "$data/outpost.log" "$data/core.log"; exit 1; }
+rss() { awk '/VmRSS/ {printf "%.1f MB", $2 / 1024}' "/proc/$outpost_pid/status"; }
+echo "outpost RSS idle (config applied): $(rss)"
+
+COOKIE_SECRET=$secret "$cookies" "$state" prometheus 1 >"$data/one.txt"
+COOKIE_SECRET=$secret "$cookies" "$state" prometheus 100000 >"$data/many.txt"
+COOKIE_SECRET=$secret "$cookies" "$state" direct 1 >"$data/direct.txt"
+cat >"$data/rotate.lua" <<'LUA'
+-- Each request carries the next cookie of the file named by COOKIES.
+local cookies = {}
+local i = 0
+function init(args)
+  for line in io.lines(os.getenv("COOKIES")) do cookies[#cookies + 1] = line end
+end
+function request()
+  i = i + 1
+  wrk.headers["Cookie"] = cookies[(i % #cookies) + 1]
+  return wrk.format(nil)
+end
+LUA
+one=$(cat "$data/one.txt")
+auth=http://127.0.0.1:$outpost/outpost.gatehouse/auth/nginx
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Original-URL: http://prom.test/graph" -H "Cookie: $one" "$auth")
+[ "$status" = 200 ] || { echo "the bench cookie is not let in ($status)"; cat "$data/outpost.log"; exit 1; }
+
+echo
+echo "== forward auth, one cached session (wrk -t2 -c64 -d${secs}s)"
+wrk -t2 -c64 -d"${secs}s" --latency -H "X-Original-URL: http://prom.test/graph" -H "Cookie: $one" "$auth" \
+  | grep -E "Requests/sec|Latency|50%|90%|99%|Non-2xx"
+echo
+echo "== forward auth, 100,000 sessions in turn (wrk -t2 -c64 -d${secs}s)"
+COOKIES="$data/many.txt" wrk -t2 -c64 -d"${secs}s" --latency -s "$data/rotate.lua" \
+  -H "X-Original-URL: http://prom.test/graph" "$auth" | grep -E "Requests/sec|Latency|50%|90%|99%|Non-2xx"
+echo "sessions cached: $(curl -s "http://127.0.0.1:$((outpost + 1))/metrics" | awk '/^gatehouse_outpost_sessions_cached/ {print $2}')"
+echo "outpost RSS with them cached: $(rss)"
+
+echo
+echo "== proxy mode vs nginx proxy_pass, 1 KiB static upstream (wrk -t2 -c64 -d${secs}s)"
+direct=$(cat "$data/direct.txt")
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: direct.test" -H "Cookie: $direct" "http://127.0.0.1:$outpost/")
+[ "$status" = 200 ] || { echo "proxy mode does not answer 200 ($status)"; cat "$data/outpost.log"; exit 1; }
+echo "-- outpost (proxy mode, decided per request)"
+wrk -t2 -c64 -d"${secs}s" --latency -H "Host: direct.test" -H "Cookie: $direct" "http://127.0.0.1:$outpost/" \
+  | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+echo "-- nginx proxy_pass (no auth)"
+wrk -t2 -c64 -d"${secs}s" --latency "http://127.0.0.1:$front/" | grep -E "Requests/sec|Latency|50%|99%|Non-2xx"
+echo "outpost RSS after: $(rss)"
