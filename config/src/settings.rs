@@ -174,6 +174,23 @@ pub struct TlsSettings {
     pub key: Option<PathBuf>,
 }
 
+impl TlsSettings {
+    /// A certificate needs its key and a key its certificate.
+    pub(crate) fn validate(&self) -> Result<(), SettingsError> {
+        match (&self.certificate, &self.key) {
+            (Some(_), None) => Err(SettingsError::Invalid {
+                name: env_name(&["tls", "key"]),
+                message: "must be set when GATEHOUSE_TLS__CERTIFICATE is".into(),
+            }),
+            (None, Some(_)) => Err(SettingsError::Invalid {
+                name: env_name(&["tls", "certificate"]),
+                message: "must be set when GATEHOUSE_TLS__KEY is".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Minimum level of log lines.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -363,17 +380,7 @@ impl Settings {
 
     /// Rules that span several settings.
     fn validate(&self) -> Result<(), SettingsError> {
-        match (&self.tls.certificate, &self.tls.key) {
-            (Some(_), None) => Err(SettingsError::Invalid {
-                name: env_name(&["tls", "key"]),
-                message: "must be set when GATEHOUSE_TLS__CERTIFICATE is".into(),
-            }),
-            (None, Some(_)) => Err(SettingsError::Invalid {
-                name: env_name(&["tls", "certificate"]),
-                message: "must be set when GATEHOUSE_TLS__KEY is".into(),
-            }),
-            _ => Ok(()),
-        }
+        self.tls.validate()
     }
 
     /// The database to use: the configured URL, or the SQLite file in the data dir.

@@ -51,11 +51,13 @@ pub fn admissions(capacity: u64) -> Admissions {
 }
 
 /// A session opened and decided: whether the bindings let it in, and the headers
-/// that tell the upstream who it is.
+/// that tell the upstream who it is. Only what later requests check is kept of the
+/// session itself (the rest lives on in the headers): a cache of 100,000 sessions
+/// stays small.
 #[derive(Debug, PartialEq)]
 pub struct Admitted {
-    /// The session; `None` on a skipped path.
-    pub session: Option<OutpostSession>,
+    /// Whose session; `None` on a skipped path.
+    pub who: Option<Who>,
     /// Identity headers for the upstream (also sent, empty, on skipped paths, so a
     /// front proxy that copies them replaces what a client sent).
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -63,6 +65,31 @@ pub struct Admitted {
     allowed: bool,
     /// The config generation it was decided under.
     generation: u64,
+}
+
+/// What every request checks of a session: whether it, or its user, is revoked,
+/// and whether it expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Who {
+    /// The core session.
+    pub sid: Uuid,
+    /// The user.
+    pub uid: Uuid,
+    /// When the core issued the sign-in (Unix seconds).
+    pub issued_at: i64,
+    /// When it stops counting (Unix seconds).
+    pub expires_at: i64,
+}
+
+impl From<&OutpostSession> for Who {
+    fn from(s: &OutpostSession) -> Self {
+        Self {
+            sid: s.sid,
+            uid: s.uid,
+            issued_at: s.issued_at,
+            expires_at: s.expires_at,
+        }
+    }
 }
 
 /// A proxy provider ready to decide requests.
@@ -201,7 +228,7 @@ impl CompiledProvider {
             bindings,
             mappings,
             anonymous: Arc::new(Admitted {
-                session: None,
+                who: None,
                 headers: identity::blank(settings.authentik_headers),
                 allowed: true,
                 generation,
@@ -415,7 +442,7 @@ fn decide_for(
         let admitted = Arc::new(Admitted {
             allowed: provider.allows(&session, now),
             headers: identity::headers(provider, &session),
-            session: Some(session),
+            who: Some(Who::from(&session)),
             generation,
         });
         if let Some(cache) = cache {
@@ -443,12 +470,10 @@ fn decide_for(
     let Some(admitted) = admitted else {
         return Verdict::SignIn;
     };
-    let Some(session) = &admitted.session else {
+    let Some(who) = admitted.who else {
         return Verdict::SignIn;
     };
-    if session.expires_at <= now.unix_timestamp()
-        || revoked.refuses(session.sid, session.uid, session.issued_at)
-    {
+    if who.expires_at <= now.unix_timestamp() || revoked.refuses(who.sid, who.uid, who.issued_at) {
         return Verdict::SignIn;
     }
     if admitted.allowed {

@@ -77,6 +77,8 @@ pub fn run(
         source,
     })?;
     let http = usable(settings.listen.http, "GATEHOUSE_LISTEN__HTTP")?;
+    let https = usable(settings.listen.https, "GATEHOUSE_LISTEN__HTTPS")?;
+    let certified = tls::listener_key(&settings.tls).map_err(OutpostError::Start)?;
     let metrics_addr = usable(settings.listen.metrics, "GATEHOUSE_LISTEN__METRICS")?;
     let Some(token) = settings.token.clone() else {
         // OutpostSettings::load refuses a missing token; this is only reached by a
@@ -99,6 +101,10 @@ pub fn run(
         threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(5),
+        // One single-threaded runtime per thread, like nginx's workers: a
+        // connection stays on the thread that accepted it, without the wake-ups
+        // across threads that work stealing costs on short requests.
+        work_stealing: false,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
@@ -113,6 +119,12 @@ pub fn run(
         app.server_options = Some(options);
     }
     gate.add_tcp(&http.to_string());
+    // The pair is loaded already (pingora's own file loading panics on a bad file).
+    let mut tls = pingora::listeners::tls::TlsSettings::with_callbacks(Box::new(NoCallbacks))
+        .map_err(|e| OutpostError::Start(e.to_string()))?;
+    tls.set_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
+    tls.enable_h2();
+    gate.add_tls_with_settings(&https.to_string(), None, tls);
 
     let mut metrics = Service::new(
         "metrics".into(),
@@ -144,6 +156,7 @@ pub fn run(
         "announce",
         Announce {
             http,
+            https,
             metrics: metrics_addr,
             core: settings.host.clone(),
         },
@@ -174,6 +187,7 @@ fn usable(
 /// when its services start, after `run` has handed over).
 struct Announce {
     http: std::net::SocketAddr,
+    https: std::net::SocketAddr,
     metrics: std::net::SocketAddr,
     core: String,
 }
@@ -190,7 +204,7 @@ impl BackgroundService for Announce {
         }
         for _ in 0..500 {
             if tokio::net::TcpStream::connect(probe).await.is_ok() {
-                tracing::info!(http = %self.http, metrics = %self.metrics, core = %self.core, "outpost listening");
+                tracing::info!(http = %self.http, https = %self.https, metrics = %self.metrics, core = %self.core, "outpost listening");
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -198,6 +212,12 @@ impl BackgroundService for Announce {
         tracing::error!(http = %self.http, "the listener does not take connections");
     }
 }
+
+/// The HTTPS listener needs no handshake callbacks.
+struct NoCallbacks;
+
+#[async_trait]
+impl pingora::listeners::TlsAccept for NoCallbacks {}
 
 /// The control channel as a pingora background service.
 struct Control {

@@ -61,7 +61,7 @@ impl Decisions {
     /// Counts one decision that took `took`.
     pub(crate) fn record(&self, verdict: &Verdict, took: Duration) {
         match verdict {
-            Verdict::Allow(a) if a.session.is_none() => self.skipped.increment(1),
+            Verdict::Allow(a) if a.who.is_none() => self.skipped.increment(1),
             Verdict::Allow(_) => self.allowed.increment(1),
             Verdict::SignIn => self.sign_in.increment(1),
             Verdict::Forbidden { .. } => self.forbidden.increment(1),

@@ -87,3 +87,47 @@ impl ServerCertVerifier for DangerAcceptAnyCertificate {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// The HTTPS listener's certificate and key: the operator's
+/// (`GATEHOUSE_TLS__CERTIFICATE`, `GATEHOUSE_TLS__KEY`), or a self-signed pair for
+/// `localhost` made now.
+pub fn listener_key(
+    settings: &gatehouse_config::TlsSettings,
+) -> Result<Arc<rustls::sign::CertifiedKey>, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let (certs, key) = match (&settings.certificate, &settings.key) {
+        (Some(certificate), Some(key)) => {
+            let certs = CertificateDer::pem_file_iter(certificate)
+                .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                .map_err(|e| {
+                    format!(
+                        "GATEHOUSE_TLS__CERTIFICATE ({}): {e}",
+                        certificate.display()
+                    )
+                })?;
+            if certs.is_empty() {
+                return Err(format!(
+                    "GATEHOUSE_TLS__CERTIFICATE ({}): no PEM certificate in it",
+                    certificate.display()
+                ));
+            }
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| format!("GATEHOUSE_TLS__KEY ({}): {e}", key.display()))?;
+            (certs, key)
+        }
+        _ => {
+            let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+                .map_err(|e| format!("self-signed certificate: {e}"))?;
+            let key = PrivateKeyDer::try_from(pair.signing_key.serialize_der())
+                .map_err(|e| format!("self-signed key: {e}"))?;
+            (vec![pair.cert.der().clone()], key)
+        }
+    };
+    let signing = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("TLS key: {e}"))?;
+    Ok(Arc::new(rustls::sign::CertifiedKey::new(certs, signing)))
+}

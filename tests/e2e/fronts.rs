@@ -180,7 +180,7 @@ pub(crate) async fn start(
         Front::Caddy => {
             let site = swap(include_str!("../../config/examples/Caddyfile"))
                 .replace("\nprom.test {", &format!("\nhttp://prom.test:{port} {{"));
-            let conf = format!("{{\n\tadmin off\n\tauto_https off\n}}\n{site}");
+            let conf = format!("{{\n\tadmin off\n\tauto_https off\n\tlog {{\n\t\tlevel ERROR\n\t}}\n}}\n{site}");
             std::fs::write(dir.join("Caddyfile"), conf).unwrap();
             let mut command = Command::new(program("GH_TEST_CADDY", "caddy"));
             command

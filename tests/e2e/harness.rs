@@ -215,6 +215,10 @@ pub struct Outpost {
     process: Process,
     /// Address of its HTTP listener.
     pub http: SocketAddr,
+    /// Address of its HTTPS listener.
+    pub https: SocketAddr,
+    /// Address of its metrics listener.
+    pub metrics: SocketAddr,
 }
 
 impl Outpost {
@@ -230,11 +234,14 @@ impl Outpost {
             .env("GATEHOUSE_LOG_LEVEL", "debug")
             .env("GATEHOUSE_LISTEN__HTTP", "127.0.0.1:0")
             .env("GATEHOUSE_LISTEN__METRICS", "127.0.0.1:0")
+            .env("GATEHOUSE_LISTEN__HTTPS", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let (process, listening) = Process::spawn(cmd, "outpost listening", "gatehouse outpost");
         Outpost {
             http: listening["http"].as_str().unwrap().parse().unwrap(),
+            https: listening["https"].as_str().unwrap().parse().unwrap(),
+            metrics: listening["metrics"].as_str().unwrap().parse().unwrap(),
             process,
         }
     }

@@ -172,6 +172,20 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
     assert_eq!(h2.version(), reqwest::Version::HTTP_2);
     assert_eq!(h2.status(), StatusCode::OK);
 
+    // And over HTTPS (the self-signed pair made at start), HTTP/2 by ALPN.
+    let tls = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .resolve(HOST, outpost.https)
+        .build()
+        .unwrap()
+        .get(format!("https://{HOST}/api/v1/status/buildinfo"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tls.version(), reqwest::Version::HTTP_2);
+    assert_eq!(tls.status(), StatusCode::OK);
+
     // Bob, outside ops, gets the page naming the application.
     let (_, bob) = session_of(&server, "bob", &provider).await;
     let refused = get(port, HOST, "/graph", &bob).send().await.unwrap();
@@ -183,6 +197,24 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
             .unwrap()
             .contains("may not open Prometheus Direct")
     );
+
+    // The outpost counts what it decided and what the upstream answered.
+    let metrics = reqwest::get(format!("http://{}/metrics", outpost.metrics))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"gatehouse_outpost_decisions_total{application="Prometheus Direct",result="allowed"}"#,
+        r#"gatehouse_outpost_decisions_total{application="Prometheus Direct",result="forbidden"}"#,
+        r#"gatehouse_outpost_decisions_total{application="Prometheus Direct",result="skipped"}"#,
+        r#"gatehouse_outpost_upstream_responses_total{application="Prometheus Direct",status="200"}"#,
+        r#"gatehouse_outpost_decision_seconds_bucket{application="Prometheus Direct""#,
+        "gatehouse_outpost_sessions_cached ",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
 
     // A host no provider serves is not proxied anywhere.
     let nowhere = get(port, "nowhere.test", "/", "").send().await.unwrap();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    Environment, ListenSettings, LogFormat, LogLevel, SettingsError, env_name, extract,
-    file_and_vars,
+    Environment, ListenSettings, LogFormat, LogLevel, SettingsError, TlsSettings, env_name,
+    extract, file_and_vars,
 };
 use crate::secret::Secret;
 
@@ -34,6 +34,9 @@ pub struct OutpostSettings {
     pub log_format: LogFormat,
     /// Listening addresses (9000, 9443, 9300 as the core's).
     pub listen: ListenSettings,
+    /// The HTTPS listener's certificate; a self-signed pair is made at start when
+    /// unset.
+    pub tls: TlsSettings,
 }
 
 impl Default for OutpostSettings {
@@ -46,6 +49,7 @@ impl Default for OutpostSettings {
             log_level: LogLevel::default(),
             log_format: LogFormat::default(),
             listen: ListenSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -68,6 +72,7 @@ impl OutpostSettings {
                 message: "must be set to the outpost's token".into(),
             });
         }
+        settings.tls.validate()?;
         Ok(settings)
     }
 }
@@ -154,5 +159,25 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("GATEHOUSE_DATABASE"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused_by_name() {
+        let err = OutpostSettings::load(&Vars(vec![
+            ("GATEHOUSE_HOST", "http://core"),
+            ("GATEHOUSE_TOKEN", "t"),
+            ("GATEHOUSE_TLS__CERTIFICATE", "/etc/outpost.pem"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("GATEHOUSE_TLS__KEY"), "{err}");
+        let both = OutpostSettings::load(&Vars(vec![
+            ("GATEHOUSE_HOST", "http://core"),
+            ("GATEHOUSE_TOKEN", "t"),
+            ("GATEHOUSE_TLS__CERTIFICATE", "/etc/outpost.pem"),
+            ("GATEHOUSE_TLS__KEY", "/etc/outpost.key"),
+            ("GATEHOUSE_LISTEN__HTTPS", "127.0.0.1:9444"),
+        ]))
+        .unwrap();
+        assert_eq!(both.listen.https.to_string(), "127.0.0.1:9444");
     }
 }

@@ -52,7 +52,7 @@ async fn a_member_of_the_bound_group_is_let_in_and_others_are_refused_or_asked_t
     let ada = session("ada", &["ops"], ISSUED);
     assert!(matches!(
         ask(&outpost, host, "/graph", &cookie_of(&ada)),
-        Verdict::Allow(a) if a.session.as_ref() == Some(&ada)
+        Verdict::Allow(a) if a.who == Some(Who::from(&ada))
     ));
     // Host names compare without case.
     assert!(matches!(
@@ -95,11 +95,11 @@ async fn skipped_paths_pass_without_a_session_and_unknown_hosts_are_not_served()
     let outpost = outpost(ProxyMode::ForwardSingle).await;
     assert!(matches!(
         ask(&outpost, "prom.example.org", "/-/healthy", ""),
-        Verdict::Allow(a) if a.session.is_none()
+        Verdict::Allow(a) if a.who.is_none()
     ));
     assert!(matches!(
         ask(&outpost, "prom.example.org", "/public/x.css", ""),
-        Verdict::Allow(a) if a.session.is_none()
+        Verdict::Allow(a) if a.who.is_none()
     ));
     // The pattern is anchored: a longer path is not skipped.
     assert_eq!(
@@ -118,7 +118,7 @@ async fn domain_mode_serves_every_host_under_the_cookie_domain_and_no_other() {
     let ada = cookie_of(&session("ada", &["ops"], ISSUED));
     for host in ["grafana.example.org", "example.org", "a.b.example.org:8443"] {
         assert!(
-            matches!(ask(&outpost, host, "/", &ada), Verdict::Allow(a) if a.session.is_some()),
+            matches!(ask(&outpost, host, "/", &ada), Verdict::Allow(a) if a.who.is_some()),
             "{host}"
         );
     }
@@ -162,14 +162,14 @@ async fn a_revoked_session_or_a_user_revoked_after_sign_in_must_sign_in_again() 
     assert_eq!(ask(&outpost, host, "/", &cookie_of(&eve)), Verdict::SignIn);
     assert!(matches!(
         ask(&outpost, host, "/", &cookie_of(&zoe)),
-        Verdict::Allow(a) if a.session.is_some()
+        Verdict::Allow(a) if a.who.is_some()
     ));
     // Another session of ada is not touched.
     let mut again = session("ada", &["ops"], ISSUED + 20);
     again.uid = ada.uid;
     assert!(matches!(
         ask(&outpost, host, "/", &cookie_of(&again)),
-        Verdict::Allow(a) if a.session.is_some()
+        Verdict::Allow(a) if a.who.is_some()
     ));
 }
 
@@ -213,7 +213,7 @@ async fn a_provider_for_the_exact_host_wins_over_a_domain_that_covers_it() {
     let ada = cookie_of(&session("ada", &["ops"], ISSUED));
     assert!(matches!(
         ask(&outpost, "grafana.example.org", "/", &ada),
-        Verdict::Allow(a) if a.session.is_some()
+        Verdict::Allow(a) if a.who.is_some()
     ));
     assert_eq!(
         ask(&outpost, "vault.example.org", "/", &ada),
