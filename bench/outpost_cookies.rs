@@ -18,12 +18,13 @@ fn main() -> Result<()> {
     let count: usize = args.next().context(usage)?.parse()?;
     let secret = std::env::var("COOKIE_SECRET").context("COOKIE_SECRET")?;
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state)?)?;
-    let provider: uuid::Uuid = state["snapshot"]["providers"]
-        .as_array()
+    let provider: uuid::Uuid = state
+        .pointer("/snapshot/providers")
+        .and_then(serde_json::Value::as_array)
         .into_iter()
         .flatten()
-        .find(|p| p["name"] == wanted.as_str())
-        .and_then(|p| p["id"].as_str())
+        .find(|p| p.get("name").and_then(serde_json::Value::as_str) == Some(wanted.as_str()))
+        .and_then(|p| p.get("id")?.as_str())
         .with_context(|| format!("no provider {wanted} in the state file"))?
         .parse()?;
     let name = cookie_name(provider);

@@ -2,8 +2,11 @@
 //! client that holds one of the provider's access tokens (a script, another
 //! service) is let in without a cookie. The token is checked locally, against the
 //! JWKS the control channel brought: signed (RS256 or ES256) by the key that signs
-//! the provider's tokens, issued to the provider's client (`aud`), and in force
-//! (`exp`, `nbf`). The identity comes from its claims, as the sign-in reads the ID
+//! the provider's tokens, typed as an access token (`typ: at+jwt`, so the client's
+//! ID tokens do not pass), issued to the provider's client (`aud`), and in force
+//! (`exp`, `nbf`). The issuer is not compared: it is the core's URL as the browser
+//! reached it, which the outpost may know by another name; the key and audience
+//! already bind the token to this provider. The identity comes from its claims, as the sign-in reads the ID
 //! token's. A token revoked at the core still passes until it expires, unless its
 //! session (`sid`) or user is revoked, which outposts hear about.
 
@@ -21,6 +24,7 @@ use crate::session::OutpostSession;
 struct Header {
     alg: String,
     kid: Option<String>,
+    typ: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +79,11 @@ pub fn open(
         return None;
     };
     let head: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    // An access token, not an ID token of the same client (RFC 9068 `typ`).
+    let typ = head.typ.as_deref().unwrap_or_default();
+    if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
+        return None;
+    }
     let alg = match head.alg.as_str() {
         "RS256" => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         "ES256" => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
@@ -152,8 +161,12 @@ mod tests {
 
     impl Signer {
         fn sign(&self, kid: &str, claims: &Json) -> String {
-            let head = URL_SAFE_NO_PAD
-                .encode(json!({"alg": "ES256", "kid": kid, "typ": "at+jwt"}).to_string());
+            self.sign_typed(kid, "at+jwt", claims)
+        }
+
+        fn sign_typed(&self, kid: &str, typ: &str, claims: &Json) -> String {
+            let head =
+                URL_SAFE_NO_PAD.encode(json!({"alg": "ES256", "kid": kid, "typ": typ}).to_string());
             let body = URL_SAFE_NO_PAD.encode(claims.to_string());
             let signed = format!("{head}.{body}");
             let signature = self
@@ -254,6 +267,11 @@ mod tests {
         assert!(
             open(&key.jwks, "proxy-client", &key.sign("k1", &no_user), NOW).is_none(),
             "sub"
+        );
+        let id_token = key.sign_typed("k1", "JWT", &claims(uid));
+        assert!(
+            open(&key.jwks, "proxy-client", &id_token, NOW).is_none(),
+            "an ID token"
         );
         let mut many = claims(uid);
         many["aud"] = json!(["other", "proxy-client"]);

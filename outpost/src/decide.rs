@@ -229,7 +229,7 @@ impl CompiledProvider {
             mappings,
             anonymous: Arc::new(Admitted {
                 who: None,
-                headers: identity::blank(settings.authentik_headers),
+                headers: identity::blank(),
                 allowed: true,
                 generation,
             }),
@@ -277,14 +277,19 @@ impl CompiledProvider {
     }
 
     /// How closely this provider claims `host` (lower case, port included if any):
-    /// its own external host beats every cookie domain, and a longer cookie domain
-    /// beats a shorter one. `None`: not at all.
+    /// its own external host, port and all, first; then its external host's name
+    /// with any port (front proxies route by name alone, so a client's `:443` or
+    /// `:1` must not hand the request to a weaker provider); then cookie domains,
+    /// the longer first. `None`: not at all.
     fn claim(&self, host: &str) -> Option<usize> {
         if host == self.host {
             return Some(usize::MAX);
         }
+        let bare = hostname(host);
+        if bare == hostname(&self.host) {
+            return Some(usize::MAX - 1);
+        }
         let domain = self.domain.as_ref()?;
-        let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
         let under = bare == domain
             || bare
                 .strip_suffix(domain.as_str())
@@ -292,9 +297,18 @@ impl CompiledProvider {
         under.then_some(domain.len())
     }
 
-    /// Whether `path` needs no login.
+    /// Whether `path` needs no login. A path an upstream could read as another one
+    /// (dot segments, encoded dots or slashes, backslashes, empty segments) never
+    /// does: `/-/healthy/../api` must not pass as a health check.
     fn skips(&self, path: &str) -> bool {
-        self.skip.as_ref().is_some_and(|set| set.is_match(path))
+        let ambiguous = path.contains("/.")
+            || path.contains("//")
+            || path.contains('\\')
+            || path.contains('%') && {
+                let lower = path.to_ascii_lowercase();
+                ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+            };
+        !ambiguous && self.skip.as_ref().is_some_and(|set| set.is_match(path))
     }
 
     /// Whether the application's bindings let `session`'s user in.
@@ -332,6 +346,16 @@ impl CompiledProvider {
     }
 }
 
+/// The name of an authority, without its port or a trailing dot: `prom.test:8080`
+/// → `prom.test`, `[::1]:80` → `[::1]`.
+fn hostname(authority: &str) -> &str {
+    let name = match authority.rfind(':') {
+        Some(at) if !authority[at..].contains(']') => &authority[..at],
+        _ => authority,
+    };
+    name.trim_end_matches('.')
+}
+
 /// `https://Prom.Example.org:8443/x` → `prom.example.org:8443`.
 fn authority(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -340,15 +364,15 @@ fn authority(url: &str) -> String {
 }
 
 /// What the outpost needs to know about a request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Request<'a> {
     /// The host the browser asked for (the front proxy's `X-Forwarded-Host`, or
     /// `Host`), port included if any.
     pub host: &'a str,
     /// The path, without the query.
     pub path: &'a str,
-    /// The `Cookie` header.
-    pub cookies: &'a str,
+    /// The `Cookie` header (HTTP/2 clients may send several: joined).
+    pub cookies: std::borrow::Cow<'a, str>,
     /// The `Authorization` header.
     pub authorization: Option<&'a str>,
 }
@@ -359,10 +383,7 @@ impl<'a> Request<'a> {
         Self {
             host,
             path,
-            cookies: headers
-                .get(hyper::header::COOKIE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default(),
+            cookies: cookies_of(headers),
             authorization: headers
                 .get(hyper::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok()),
@@ -373,6 +394,27 @@ impl<'a> Request<'a> {
     fn bearer(&self) -> Option<&'a str> {
         let (scheme, token) = self.authorization?.trim().split_once(' ')?;
         scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    }
+}
+
+/// The `Cookie` header of `headers`; several (as HTTP/2 clients may send them) are
+/// joined as one.
+fn cookies_of(headers: &hyper::HeaderMap) -> std::borrow::Cow<'_, str> {
+    let mut values = headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let first = values.next().unwrap_or_default();
+    match values.next() {
+        None => std::borrow::Cow::Borrowed(first),
+        Some(second) => {
+            let mut joined = format!("{first}; {second}");
+            for more in values {
+                joined.push_str("; ");
+                joined.push_str(more);
+            }
+            std::borrow::Cow::Owned(joined)
+        }
     }
 }
 
@@ -462,7 +504,7 @@ fn decide_for(
             })
         });
     let admitted = by_token.or_else(|| {
-        let sealed = find_cookie(request.cookies, &provider.cookie_name)?;
+        let sealed = find_cookie(&request.cookies, &provider.cookie_name)?;
         admit(cache_key("cookie", &provider.cookie_name, sealed), &|| {
             open(&provider.key, &provider.cookie_name, sealed)
         })

@@ -5,8 +5,9 @@
 //!
 //! Every name under `x-gatehouse-` and `x-authentik-` is reserved: a client's own are
 //! removed before a request goes upstream (proxy mode), and a forward-auth answer
-//! always carries the identity names, empty when nobody signed in, so a front proxy
-//! that copies them over the request replaces what the client sent.
+//! always carries every identity name (authentik's too, empty unless the provider
+//! asks for them), empty when nobody signed in, so a front proxy that copies them
+//! over the request replaces what the client sent.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -41,21 +42,18 @@ pub fn is_reserved(name: &str) -> bool {
     [b"x-gatehouse-".as_slice(), b"x-authentik-".as_slice()]
         .iter()
         .any(|prefix| {
-            name.len() >= prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix)
+            name.get(..prefix.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
         })
 }
 
-/// The identity names of a provider, each with an empty value (a skipped path).
-pub fn blank(authentik: bool) -> Vec<(HeaderName, HeaderValue)> {
-    names(authentik)
-        .map(|name| (HeaderName::from_static(name), HeaderValue::from_static("")))
-        .collect()
-}
-
-fn names(authentik: bool) -> impl Iterator<Item = &'static str> {
+/// Every identity name, each with an empty value (a skipped path).
+pub fn blank() -> Vec<(HeaderName, HeaderValue)> {
     GATEHOUSE
         .into_iter()
-        .chain(AUTHENTIK.into_iter().take(if authentik { 5 } else { 0 }))
+        .chain(AUTHENTIK)
+        .map(|name| (HeaderName::from_static(name), HeaderValue::from_static("")))
+        .collect()
 }
 
 /// The identity values of `session`, in the order of [`GATEHOUSE`]; groups are
@@ -77,14 +75,25 @@ pub fn headers(
 ) -> Vec<(HeaderName, HeaderValue)> {
     let settings = &provider.snapshot.settings;
     let values = values(session);
-    let mut out: Vec<(HeaderName, HeaderValue)> = names(settings.authentik_headers)
-        .zip(values.iter().cycle())
+    // authentik's names carry the values only when the provider asks; otherwise
+    // they go empty, so a front proxy that copies them clears a client's own.
+    let authentik = AUTHENTIK.into_iter().zip(values.iter().map(|v| {
+        if settings.authentik_headers {
+            v.as_str()
+        } else {
+            ""
+        }
+    }));
+    let mut out: Vec<(HeaderName, HeaderValue)> = GATEHOUSE
+        .into_iter()
+        .zip(values.iter().map(String::as_str))
+        .chain(authentik)
         .filter_map(|(name, value)| Some((HeaderName::from_static(name), value_of(name, value)?)))
         .collect();
-    if settings.basic_auth_enabled {
-        if let Some(value) = basic(provider, session) {
-            out.push((AUTHORIZATION, value));
-        }
+    if settings.basic_auth_enabled
+        && let Some(value) = basic(provider, session)
+    {
+        out.push((AUTHORIZATION, value));
     }
     if !provider.mappings.is_empty() {
         let input = provider.input_of(session);
@@ -198,7 +207,7 @@ mod tests {
             get(&plain, "x-gatehouse-uid"),
             [ada.uid.to_string().as_bytes()]
         );
-        assert!(get(&plain, "x-authentik-username").is_empty());
+        assert_eq!(get(&plain, "x-authentik-username"), [b""]);
         let both = headers(&provider(|p| p.settings.authentik_headers = true), &ada);
         assert_eq!(get(&both, "x-authentik-username"), [b"ada"]);
         assert_eq!(get(&both, "x-authentik-groups"), [b"ops|dev"]);
@@ -255,7 +264,7 @@ mod tests {
         assert!(is_reserved("x-authentik-meta-app"));
         assert!(!is_reserved("x-gatehouse"));
         assert!(!is_reserved("x-forwarded-user"));
-        assert_eq!(blank(true).len(), 10);
-        assert!(blank(false).iter().all(|(_, v)| v.is_empty()));
+        assert_eq!(blank().len(), 10);
+        assert!(blank().iter().all(|(_, v)| v.is_empty()));
     }
 }

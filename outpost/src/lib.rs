@@ -101,10 +101,6 @@ pub fn run(
         threads,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(5),
-        // One single-threaded runtime per thread, like nginx's workers: a
-        // connection stays on the thread that accepted it, without the wake-ups
-        // across threads that work stealing costs on short requests.
-        work_stealing: false,
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);

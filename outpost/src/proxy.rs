@@ -260,7 +260,7 @@ impl ProxyHttp for Gate {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
         let Some(upstream) = &ctx.upstream else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
@@ -270,7 +270,9 @@ impl ProxyHttp for Gate {
         peer.options.verify_cert = upstream.verify;
         peer.options.verify_hostname = upstream.verify;
         peer.options.connection_timeout = Some(Duration::from_secs(10));
-        if upstream.tls {
+        // HTTP/2 to TLS upstreams that offer it, except for an upgrade (a
+        // websocket), which only HTTP/1.1 carries.
+        if upstream.tls && !session.is_upgrade_req() {
             peer.options.set_http_version(2, 1);
         }
         Ok(Box::new(peer))
@@ -282,10 +284,22 @@ impl ProxyHttp for Gate {
         request: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // The client's identity claims, and forwarding headers only the outpost
+        // may set in proxy mode (it is the edge).
         let reserved: Vec<_> = request
             .headers
             .keys()
-            .filter(|name| identity::is_reserved(name.as_str()))
+            .filter(|name| {
+                identity::is_reserved(name.as_str())
+                    || matches!(
+                        name.as_str(),
+                        "forwarded"
+                            | "x-real-ip"
+                            | "x-original-url"
+                            | "x-forwarded-uri"
+                            | "x-forwarded-port"
+                    )
+            })
             .cloned()
             .collect();
         for name in reserved {

@@ -180,7 +180,9 @@ pub(crate) async fn start(
         Front::Caddy => {
             let site = swap(include_str!("../../config/examples/Caddyfile"))
                 .replace("\nprom.test {", &format!("\nhttp://prom.test:{port} {{"));
-            let conf = format!("{{\n\tadmin off\n\tauto_https off\n\tlog {{\n\t\tlevel ERROR\n\t}}\n}}\n{site}");
+            let conf = format!(
+                "{{\n\tadmin off\n\tauto_https off\n\tlog {{\n\t\tlevel ERROR\n\t}}\n}}\n{site}"
+            );
             std::fs::write(dir.join("Caddyfile"), conf).unwrap();
             let mut command = Command::new(program("GH_TEST_CADDY", "caddy"));
             command
@@ -318,11 +320,14 @@ pub(crate) async fn echoed(
         .header("x-gatehouse-username", "mallory")
         .header("X-Gatehouse-Groups", "admins")
         .header("x-gatehouse-email", "mallory@example.org")
+        .header("x-authentik-username", "mallory")
         .send()
         .await
         .unwrap();
     let status = answer.status();
-    (status, answer.json().await.unwrap_or(Value::Null))
+    let echo: Value = answer.json().await.unwrap_or(Value::Null);
+    assert!(echo.is_object(), "not the echo app's answer: {echo}");
+    (status, echo)
 }
 
 /// Every value the app got for `name` (none: an empty list).
@@ -402,6 +407,14 @@ async fn scenario(front: Front) {
         "{echo}"
     );
     assert_eq!(values(&echo, "x-gatehouse-uid").len(), 1, "{echo}");
+    // authentik's names are the outpost's too: emptied (the provider does not ask
+    // for them), never the client's.
+    assert!(
+        values(&echo, "x-authentik-username")
+            .iter()
+            .all(String::is_empty),
+        "{echo}"
+    );
     // On a path that needs no login, nobody is named: the client's claims are
     // dropped or emptied, never passed.
     let (status, echo) = echoed(port, "prom.test", "/gatehouse-echo/public/headers", "").await;
@@ -414,6 +427,7 @@ async fn scenario(front: Front) {
         "x-gatehouse-username",
         "x-gatehouse-groups",
         "x-gatehouse-email",
+        "x-authentik-username",
     ] {
         assert!(
             values(&echo, name).iter().all(String::is_empty),
@@ -437,8 +451,14 @@ async fn scenario(front: Front) {
             .contains("may not open Prometheus")
     );
 
-    // Signing out ends access: the old cookie is sent to sign in again.
+    // Signing out ends access: the old cookie, let in just before, is sent to
+    // sign in again.
     let cookies = alice.header();
+    let before = get(port, "prom.test", "/api/v1/status/buildinfo", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(before.status(), StatusCode::OK);
     let mut out = Jar(alice.0.clone());
     let (status, end) = step(
         &format!("http://127.0.0.1:{port}/outpost.gatehouse/sign_out"),
@@ -451,13 +471,16 @@ async fn scenario(front: Front) {
     assert!(status.is_redirection(), "{status}");
     let mut refused = false;
     for _ in 0..300 {
-        if get(port, "prom.test", "/graph", &cookies)
+        let again = get(port, "prom.test", "/api/v1/status/buildinfo", &cookies)
             .send()
             .await
-            .unwrap()
-            .status()
-            == StatusCode::FOUND
-        {
+            .unwrap();
+        let to = again
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        if again.status() == StatusCode::FOUND && to.contains("/outpost.gatehouse/start?") {
             refused = true;
             break;
         }

@@ -155,7 +155,12 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
         .unwrap();
     assert_eq!(reply.into_text().unwrap().as_str(), "echo:hello");
     anonymous.headers_mut().remove("cookie");
-    assert!(tokio_tungstenite::connect_async(anonymous).await.is_err());
+    match tokio_tungstenite::connect_async(anonymous).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(refused)) => {
+            assert_eq!(refused.status(), StatusCode::FOUND, "sent to sign in");
+        }
+        other => panic!("an anonymous websocket was not refused: {other:?}"),
+    }
 
     // HTTP/2 without TLS (prior knowledge) to the outpost, direct.test resolved to
     // it (HTTP/2 names the host in :authority, which must agree with any Host).
@@ -232,7 +237,16 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
     assert_eq!(answer.status(), StatusCode::OK);
     let echo: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(values(&echo, "x-gatehouse-username"), ["alice"], "{echo}");
-    let forged = format!("{}x", &token[..token.len() - 1]);
+    // Another user's id in the payload, the signature kept.
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    let payload = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &parts[1])
+            .unwrap(),
+    )
+    .unwrap()
+    .replace("alice", "admin");
+    parts[1] = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload);
+    let forged = parts.join(".");
     assert_eq!(bearer(forged).await.unwrap().status(), StatusCode::FOUND);
 
     // Signing out ends access, by cookie and by that session's token.
@@ -255,7 +269,12 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
             .send()
             .await
             .unwrap();
-        if again.status() == StatusCode::FOUND {
+        let to = again
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        if again.status() == StatusCode::FOUND && to.contains("/outpost.gatehouse/start?") {
             refused = true;
             break;
         }

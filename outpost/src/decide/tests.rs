@@ -28,18 +28,18 @@ fn ask(outpost: &Outpost, host: &str, path: &str, cookies: &str) -> Verdict {
     let request = Request {
         host,
         path,
-        cookies,
+        cookies: cookies.into(),
         authorization: None,
     };
     let (uncached, _) = decide(
         &outpost.enforced(),
         &outpost.revoked(),
-        request,
+        request.clone(),
         now(),
         None,
     );
     // The cache changes nothing: asked twice through it, the same answer.
-    let cached = outpost.decide(request, now());
+    let cached = outpost.decide(request.clone(), now());
     assert_eq!(cached, uncached);
     assert_eq!(outpost.decide(request, now()), uncached);
     uncached
@@ -215,8 +215,36 @@ async fn a_provider_for_the_exact_host_wins_over_a_domain_that_covers_it() {
         ask(&outpost, "grafana.example.org", "/", &ada),
         Verdict::Allow(a) if a.who.is_some()
     ));
-    assert_eq!(
-        ask(&outpost, "vault.example.org", "/", &ada),
-        Verdict::SignIn
-    );
+    // A port, a default one or not, or a trailing dot does not move vault's
+    // requests to the domain's provider (front proxies route by name alone).
+    for host in [
+        "vault.example.org",
+        "vault.example.org:443",
+        "vault.example.org:1",
+        "VAULT.example.org.",
+        "vault.example.org.:8443",
+    ] {
+        assert_eq!(ask(&outpost, host, "/", &ada), Verdict::SignIn, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn a_path_an_upstream_could_read_as_another_is_never_skipped() {
+    let outpost = outpost(ProxyMode::ForwardSingle).await;
+    let host = "prom.example.org";
+    assert!(matches!(
+        ask(&outpost, host, "/public/app.css", ""),
+        Verdict::Allow(_)
+    ));
+    for path in [
+        "/-/healthy/../api/v1/query",
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public/%2E%2E%2Fadmin",
+        "/public//admin",
+        "/public/..\\admin",
+        "/public/./x",
+    ] {
+        assert_eq!(ask(&outpost, host, path, ""), Verdict::SignIn, "{path}");
+    }
 }
