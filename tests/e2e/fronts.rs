@@ -308,6 +308,41 @@ pub(crate) async fn visit_and_sign_in(
     (jar, status, rd)
 }
 
+/// Signs out through the proxy at `port` for `host` with the cookies of `jar` (the
+/// outpost's `sign_out`, then the core's end-session with `core`), then waits until
+/// those cookies asking for `probe` are sent to sign in again.
+pub(crate) async fn sign_out_ends_access(
+    port: u16,
+    host: &str,
+    jar: &Jar,
+    core: &Jar,
+    probe: &str,
+) {
+    let cookies = jar.header();
+    let (status, end) = step(
+        &format!("http://127.0.0.1:{port}/outpost.gatehouse/sign_out"),
+        Some(host),
+        &mut Jar(jar.0.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FOUND);
+    let (status, _) = step(&end, None, &mut Jar(core.0.clone())).await;
+    assert!(status.is_redirection(), "{status}");
+    for _ in 0..300 {
+        let again = get(port, host, probe, &cookies).send().await.unwrap();
+        let to = again
+            .headers()
+            .get("location")
+            .map(|l| l.to_str().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        if again.status() == StatusCode::FOUND && to.contains("/outpost.gatehouse/start?") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the signed-out session still reached the app");
+}
+
 /// What reached the app, asked through the front proxy with `cookies` and the
 /// client's own (spoofed) identity headers.
 pub(crate) async fn echoed(
@@ -453,40 +488,13 @@ async fn scenario(front: Front) {
 
     // Signing out ends access: the old cookie, let in just before, is sent to
     // sign in again.
-    let cookies = alice.header();
-    let before = get(port, "prom.test", "/api/v1/status/buildinfo", &cookies)
+    let probe = "/api/v1/status/buildinfo";
+    let before = get(port, "prom.test", probe, &alice.header())
         .send()
         .await
         .unwrap();
     assert_eq!(before.status(), StatusCode::OK);
-    let mut out = Jar(alice.0.clone());
-    let (status, end) = step(
-        &format!("http://127.0.0.1:{port}/outpost.gatehouse/sign_out"),
-        Some("prom.test"),
-        &mut out,
-    )
-    .await;
-    assert_eq!(status, StatusCode::FOUND);
-    let (status, _) = step(&end, None, &mut Jar(alice_core.0.clone())).await;
-    assert!(status.is_redirection(), "{status}");
-    let mut refused = false;
-    for _ in 0..300 {
-        let again = get(port, "prom.test", "/api/v1/status/buildinfo", &cookies)
-            .send()
-            .await
-            .unwrap();
-        let to = again
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap_or_default().to_owned())
-            .unwrap_or_default();
-        if again.status() == StatusCode::FOUND && to.contains("/outpost.gatehouse/start?") {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "the signed-out session still reached Prometheus");
+    sign_out_ends_access(port, "prom.test", &alice, &alice_core, probe).await;
     drop(outpost);
 }
 

@@ -14,7 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::flows::{Jar, client, server_with_blueprints};
-use crate::fronts::{echo, echoed, get, prometheus, values, visit_and_sign_in};
+use crate::fronts::{
+    echo, echoed, get, prometheus, sign_out_ends_access, values, visit_and_sign_in,
+};
 use crate::harness::Outpost;
 use crate::outposts::{EDGE, enforced, provider_id, session_of, step};
 use crate::sessions::signed_in;
@@ -250,37 +252,7 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
     assert_eq!(bearer(forged).await.unwrap().status(), StatusCode::FOUND);
 
     // Signing out ends access, by cookie and by that session's token.
-    let mut out = Jar(alice.0.clone());
-    let (status, end) = step(
-        &format!("http://127.0.0.1:{port}/outpost.gatehouse/sign_out"),
-        Some(HOST),
-        &mut out,
-    )
-    .await;
-    assert_eq!(status, StatusCode::FOUND);
-    let (status, _) = step(&end, None, &mut Jar(alice_core.0.clone())).await;
-    assert!(status.is_redirection(), "{status}");
-    let mut refused = false;
-    for _ in 0..300 {
-        let again = client()
-            .get(format!("http://127.0.0.1:{port}/graph"))
-            .header("host", HOST)
-            .header("cookie", &cookies)
-            .send()
-            .await
-            .unwrap();
-        let to = again
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap_or_default().to_owned())
-            .unwrap_or_default();
-        if again.status() == StatusCode::FOUND && to.contains("/outpost.gatehouse/start?") {
-            refused = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(refused, "the signed-out session still reached Prometheus");
+    sign_out_ends_access(port, HOST, &alice, &alice_core, "/graph").await;
     assert_eq!(bearer(token).await.unwrap().status(), StatusCode::FOUND);
 }
 
