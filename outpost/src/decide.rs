@@ -118,6 +118,9 @@ pub struct CompiledProvider {
     /// The keys that sign the provider's access tokens, when it takes them
     /// (`intercept_header_auth`).
     jwks: Option<CoreJsonWebKeySet>,
+    /// Where proxy mode sends requests (`None` in the forward modes, or when
+    /// `internal_host` is not an http(s) URL, which is logged once here).
+    pub(crate) upstream: Option<Arc<crate::proxy::Internal>>,
 }
 
 impl std::fmt::Debug for CompiledProvider {
@@ -218,8 +221,21 @@ impl CompiledProvider {
                 }
             })
             .flatten();
+        let upstream = (settings.mode == ProxyMode::Proxy)
+            .then(|| {
+                let parsed = crate::proxy::Internal::parse(
+                    &settings.internal_host,
+                    settings.internal_host_ssl_validation,
+                );
+                if parsed.is_none() {
+                    tracing::error!(provider = %snapshot.name, internal_host = %settings.internal_host, "internal_host is not an http(s) URL; nothing is proxied");
+                }
+                parsed.map(Arc::new)
+            })
+            .flatten();
         Self {
             jwks,
+            upstream,
             key: key_of(&settings.cookie_secret),
             cookie_name: cookie_name(snapshot.id),
             host: authority(&settings.external_host),

@@ -61,12 +61,7 @@ impl Front {
             "auth/nginx" => Some(Self::Nginx),
             "auth/traefik" => Some(Self::Traefik),
             "auth/caddy" => Some(Self::Caddy),
-            e if e == "auth/envoy"
-                || e.starts_with("auth/envoy/")
-                || e.starts_with("auth/envoy?") =>
-            {
-                Some(Self::Envoy)
-            }
+            e if e == "auth/envoy" || e.starts_with("auth/envoy/") => Some(Self::Envoy),
             _ => None,
         }
     }

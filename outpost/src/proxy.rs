@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use gatehouse_config::objects::ProxyMode;
 use hyper::header::HOST;
 use hyper::{StatusCode, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -114,7 +113,7 @@ impl Gate {
 #[derive(Default)]
 pub struct Ctx {
     /// The upstream of the request's provider (proxy mode, let in).
-    upstream: Option<Internal>,
+    upstream: Option<Arc<Internal>>,
     /// Who it was let in as.
     admitted: Option<Arc<Admitted>>,
     /// The original `Host`, for `X-Forwarded-Host`.
@@ -131,7 +130,7 @@ pub struct Ctx {
 enum Route {
     Answer(Answer),
     Proxy {
-        upstream: Internal,
+        upstream: Arc<Internal>,
         admitted: Arc<Admitted>,
         proto: &'static str,
         application: Arc<str>,
@@ -154,16 +153,13 @@ impl Gate {
         };
         let enforced = outpost.enforced();
         let served = provider_for(&enforced, host).and_then(|p| {
-            let settings = &p.snapshot.settings;
-            let upstream = Internal::parse(&settings.internal_host, settings.internal_host_ssl_validation);
-            if upstream.is_none() && settings.mode == ProxyMode::Proxy {
-                tracing::error!(provider = %p.snapshot.name, internal_host = %settings.internal_host, "internal_host is not an http(s) URL; nothing is proxied");
-            }
-            let proto = if settings.external_host.starts_with("https://") { "https" } else { "http" };
-            (settings.mode == ProxyMode::Proxy)
-                .then_some(upstream)
-                .flatten()
-                .map(|u| (u, proto, p.metrics.application.clone()))
+            let proto = if p.snapshot.settings.external_host.starts_with("https://") {
+                "https"
+            } else {
+                "http"
+            };
+            let upstream = p.upstream.clone()?;
+            Some((upstream, proto, p.metrics.application.clone()))
         });
         let Some((upstream, proto, application)) = served else {
             return Route::Answer(page(
