@@ -120,7 +120,7 @@ pub struct CompiledProvider {
     jwks: Option<CoreJsonWebKeySet>,
     /// Where proxy mode sends requests (`None` in the forward modes, or when
     /// `internal_host` is not an http(s) URL, which is logged once here).
-    pub(crate) upstream: Option<Arc<crate::proxy::Internal>>,
+    pub(crate) upstream: Option<Arc<crate::proxy::Upstream>>,
 }
 
 impl std::fmt::Debug for CompiledProvider {
@@ -221,23 +221,32 @@ impl CompiledProvider {
                 }
             })
             .flatten();
+        let application: Arc<str> = snapshot
+            .application
+            .as_ref()
+            .map_or(snapshot.name.as_str(), |a| a.name.as_str())
+            .into();
+        let cookie_name = cookie_name(snapshot.id);
         let upstream = (settings.mode == ProxyMode::Proxy)
             .then(|| {
-                let parsed = crate::proxy::Internal::parse(
+                let upstream = crate::proxy::Upstream::of(
                     &settings.internal_host,
                     settings.internal_host_ssl_validation,
+                    &settings.external_host,
+                    &cookie_name,
+                    application.clone(),
                 );
-                if parsed.is_none() {
+                if upstream.is_none() {
                     tracing::error!(provider = %snapshot.name, internal_host = %settings.internal_host, "internal_host is not an http(s) URL; nothing is proxied");
                 }
-                parsed.map(Arc::new)
+                upstream.map(Arc::new)
             })
             .flatten();
         Self {
             jwks,
             upstream,
             key: key_of(&settings.cookie_secret),
-            cookie_name: cookie_name(snapshot.id),
+            cookie_name,
             host: authority(&settings.external_host),
             domain,
             skip,
@@ -249,12 +258,7 @@ impl CompiledProvider {
                 allowed: true,
                 generation,
             }),
-            metrics: crate::metrics::Decisions::of(
-                snapshot
-                    .application
-                    .as_ref()
-                    .map_or(&snapshot.name, |a| &a.name),
-            ),
+            metrics: crate::metrics::Decisions::of(&application),
             snapshot: snapshot.clone(),
         }
     }
@@ -462,23 +466,9 @@ pub fn provider_for<'a>(enforced: &'a Enforced, host: &str) -> Option<&'a Compil
         .map(|(_, p)| p)
 }
 
-/// Decides `request` at `now`, keeping opened sessions in `cache` when given.
-/// Also says which provider decided, when one did.
-pub fn decide<'a>(
-    enforced: &'a Enforced,
-    revoked: &Revoked,
-    request: Request<'_>,
-    now: time::OffsetDateTime,
-    cache: Option<&Admissions>,
-) -> (Verdict, Option<&'a CompiledProvider>) {
-    let Some(provider) = provider_for(enforced, request.host) else {
-        return (Verdict::UnknownHost, None);
-    };
-    let verdict = decide_for(provider, revoked, request, now, cache, enforced.generation);
-    (verdict, Some(provider))
-}
-
-fn decide_for(
+/// Decides `request` for `provider` at `now`, keeping opened sessions in `cache`
+/// when given.
+pub(crate) fn decide_for(
     provider: &CompiledProvider,
     revoked: &Revoked,
     request: Request<'_>,

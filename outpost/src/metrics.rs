@@ -3,7 +3,7 @@
 //! outpost serves them on its metrics listener (9300); the embedded one through the
 //! server's.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram};
@@ -84,12 +84,35 @@ pub(crate) fn unknown_host() {
     metrics::counter!(DECISIONS, "application" => "", "result" => "unknown_host").increment(1);
 }
 
-/// One upstream answer (`status` 0: none came) in proxy mode.
-pub(crate) fn upstream(application: &str, status: u16, took: Duration) {
-    let application = application.to_owned();
-    metrics::counter!("gatehouse_outpost_upstream_responses_total", "application" => application.clone(), "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!(UPSTREAM_SECONDS, "application" => application).record(took);
+/// One proxy-mode application's upstream answers by status and their latency,
+/// registered once per config; a counter per status as the status is first seen.
+pub(crate) struct Upstream {
+    application: Arc<str>,
+    latency: Histogram,
+    /// Indexed by status (0: no answer came; anything above 599 counts as 599).
+    responses: Box<[OnceLock<Counter>]>,
+}
+
+impl Upstream {
+    pub(crate) fn of(application: Arc<str>) -> Self {
+        Self {
+            latency: metrics::histogram!(UPSTREAM_SECONDS, "application" => application.to_string()),
+            responses: (0..600).map(|_| OnceLock::new()).collect(),
+            application,
+        }
+    }
+
+    /// Counts one upstream answer (`status` 0: none came) that took `took`.
+    pub(crate) fn record(&self, status: u16, took: Duration) {
+        let status = status.min(599);
+        if let Some(slot) = self.responses.get(usize::from(status)) {
+            slot.get_or_init(|| {
+                metrics::counter!("gatehouse_outpost_upstream_responses_total", "application" => self.application.to_string(), "status" => status.to_string())
+            })
+            .increment(1);
+        }
+        self.latency.record(took);
+    }
 }
 
 /// How many opened sessions the outpost holds decided.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hyper::header::HOST;
+use hyper::header::{COOKIE, HOST, HeaderValue};
 use hyper::{StatusCode, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, Result};
@@ -17,8 +17,8 @@ use pingora::proxy::{ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 use time::OffsetDateTime;
 
-use crate::decide::{self, Admitted, Verdict, provider_for};
-use crate::http::{Answer, Endpoints, PREFIX, forbidden, page, redirect, sign_in_url};
+use crate::decide::{self, Admitted, Verdict};
+use crate::http::{Answer, Endpoints, PREFIX, Reply, forbidden, page, redirect, sign_in_url};
 use crate::identity;
 
 /// Where a proxy-mode provider sends requests: its `internal_host`, read once.
@@ -67,6 +67,51 @@ impl Internal {
     }
 }
 
+/// A proxy-mode provider as its requests meet it, read once per config: where they
+/// go, and what the outpost needs to send them there.
+pub struct Upstream {
+    /// Its `internal_host`.
+    pub internal: Internal,
+    /// `http` or `https`: the scheme of its external host, for `X-Forwarded-Proto`.
+    proto: &'static str,
+    /// The outpost's session cookie, which the upstream never sees.
+    cookie_name: String,
+    /// Its upstream metrics, registered once.
+    metrics: crate::metrics::Upstream,
+}
+
+impl Upstream {
+    /// The upstream of a provider whose external URL is `external_host`;
+    /// `None` when `internal_host` is not an http(s) URL.
+    pub(crate) fn of(
+        internal_host: &str,
+        verify: bool,
+        external_host: &str,
+        cookie_name: &str,
+        application: Arc<str>,
+    ) -> Option<Self> {
+        Some(Self {
+            internal: Internal::parse(internal_host, verify)?,
+            proto: if external_host.trim_start().starts_with("https://") {
+                "https"
+            } else {
+                "http"
+            },
+            cookie_name: cookie_name.to_owned(),
+            metrics: crate::metrics::Upstream::of(application),
+        })
+    }
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("internal", &self.internal)
+            .field("proto", &self.proto)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The listener's logic.
 pub struct Gate {
     endpoints: Arc<Endpoints>,
@@ -112,16 +157,12 @@ impl Gate {
 /// What one request carries between pingora's phases.
 #[derive(Default)]
 pub struct Ctx {
-    /// The upstream of the request's provider (proxy mode, let in).
-    upstream: Option<Arc<Internal>>,
+    /// The request's provider (proxy mode, let in).
+    upstream: Option<Arc<Upstream>>,
     /// Who it was let in as.
     admitted: Option<Arc<Admitted>>,
     /// The original `Host`, for `X-Forwarded-Host`.
     host: String,
-    /// `http` or `https`: the provider's external scheme.
-    proto: &'static str,
-    /// The application, for metrics.
-    application: Option<Arc<str>>,
     /// When the request was sent upstream.
     sent: Option<Instant>,
 }
@@ -130,10 +171,8 @@ pub struct Ctx {
 enum Route {
     Answer(Answer),
     Proxy {
-        upstream: Arc<Internal>,
+        upstream: Arc<Upstream>,
         admitted: Arc<Admitted>,
-        proto: &'static str,
-        application: Arc<str>,
     },
 }
 
@@ -147,42 +186,25 @@ fn host_of(req: &RequestHeader) -> Option<&str> {
 impl Gate {
     /// Decides a proxy-mode request (no awaits: the enforced state is only borrowed).
     fn route(&self, req: &RequestHeader) -> Route {
-        let outpost = &self.endpoints.outpost;
         let Some(host) = host_of(req) else {
             return Route::Answer(page(StatusCode::BAD_REQUEST, "The request names no host."));
         };
-        let enforced = outpost.enforced();
-        let served = provider_for(&enforced, host).and_then(|p| {
-            let proto = if p.snapshot.settings.external_host.starts_with("https://") {
-                "https"
-            } else {
-                "http"
-            };
-            let upstream = p.upstream.clone()?;
-            Some((upstream, proto, p.metrics.application.clone()))
-        });
-        let Some((upstream, proto, application)) = served else {
+        let decided = self.endpoints.outpost.decide_where(
+            decide::Request::of(host, req.uri.path(), &req.headers),
+            OffsetDateTime::now_utc(),
+            |provider| provider.upstream.clone(),
+        );
+        let Some((verdict, upstream)) = decided else {
             return Route::Answer(page(
                 StatusCode::NOT_FOUND,
                 "No application is served on this host.",
             ));
         };
-        drop(enforced);
-        let path = req.uri.path();
-        let verdict = outpost.decide(
-            decide::Request::of(host, path, &req.headers),
-            OffsetDateTime::now_utc(),
-        );
         match verdict {
-            Verdict::Allow(admitted) => Route::Proxy {
-                upstream,
-                admitted,
-                proto,
-                application,
-            },
+            Verdict::Allow(admitted) => Route::Proxy { upstream, admitted },
             Verdict::SignIn => {
                 let pq = req.uri.path_and_query().map_or("/", |p| p.as_str());
-                match format!("{proto}://{host}{pq}").parse::<Uri>() {
+                match format!("{}://{host}{pq}", upstream.proto).parse::<Uri>() {
                     Ok(original) => Route::Answer(redirect(&sign_in_url(&original))),
                     Err(_) => Route::Answer(page(
                         StatusCode::BAD_REQUEST,
@@ -199,6 +221,25 @@ impl Gate {
     }
 }
 
+/// `cookies` (one `Cookie` header's value) without the cookie named `name`; `None`
+/// when it has no such cookie.
+fn without_cookie(cookies: &str, name: &str) -> Option<String> {
+    let is_ours = |pair: &str| {
+        pair.trim()
+            .split_once('=')
+            .is_some_and(|(k, _)| k.trim() == name)
+    };
+    if !cookies.contains(name) || !cookies.split(';').any(is_ours) {
+        return None;
+    }
+    let kept: Vec<&str> = cookies
+        .split(';')
+        .filter(|pair| !is_ours(pair) && !pair.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    Some(kept.join("; "))
+}
+
 /// Writes `answer` as the whole response.
 async fn write(session: &mut Session, answer: Answer) -> Result<()> {
     let (parts, body) = answer.into_parts();
@@ -206,7 +247,8 @@ async fn write(session: &mut Session, answer: Answer) -> Result<()> {
         .await
         .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
-    let mut head = ResponseHeader::build(parts.status, Some(parts.headers.len() + 2))?;
+    // Header names as written (lower case): keeping another case costs a second map.
+    let mut head = ResponseHeader::build_no_case(parts.status, Some(parts.headers.len() + 2))?;
     for (name, value) in &parts.headers {
         head.append_header(name.clone(), value.clone())?;
     }
@@ -220,6 +262,17 @@ async fn write(session: &mut Session, answer: Answer) -> Result<()> {
     Ok(())
 }
 
+/// Writes a forward-auth 200 carrying `admitted`'s identity headers.
+async fn admit(session: &mut Session, admitted: &Admitted) -> Result<()> {
+    let mut head = ResponseHeader::build_no_case(StatusCode::OK, Some(admitted.headers.len() + 2))?;
+    for (name, value) in &admitted.headers {
+        head.append_header(name.clone(), value.clone())?;
+    }
+    head.insert_header(hyper::header::CONTENT_LENGTH, 0)?;
+    head.insert_header(hyper::header::CACHE_CONTROL, "no-store")?;
+    session.write_response_header(Box::new(head), true).await
+}
+
 #[async_trait]
 impl ProxyHttp for Gate {
     type CTX = Ctx;
@@ -231,8 +284,10 @@ impl ProxyHttp for Gate {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let req = session.req_header();
         if req.uri.path().starts_with(PREFIX) {
-            let answer = self.endpoints.answer(req).await;
-            write(session, answer).await?;
+            match self.endpoints.reply(req).await {
+                Reply::Answer(answer) => write(session, answer).await?,
+                Reply::Admitted(admitted) => admit(session, &admitted).await?,
+            }
             return Ok(true);
         }
         match self.route(req) {
@@ -240,24 +295,17 @@ impl ProxyHttp for Gate {
                 write(session, answer).await?;
                 Ok(true)
             }
-            Route::Proxy {
-                upstream,
-                admitted,
-                proto,
-                application,
-            } => {
+            Route::Proxy { upstream, admitted } => {
                 ctx.host = host_of(session.req_header()).unwrap_or_default().to_owned();
                 ctx.upstream = Some(upstream);
                 ctx.admitted = Some(admitted);
-                ctx.proto = proto;
-                ctx.application = Some(application);
                 Ok(false)
             }
         }
     }
 
     async fn upstream_peer(&self, session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        let Some(upstream) = &ctx.upstream else {
+        let Some(upstream) = ctx.upstream.as_ref().map(|u| &u.internal) else {
             return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
         };
         let addr = self.resolve(&upstream.address).await?;
@@ -301,16 +349,41 @@ impl ProxyHttp for Gate {
         for name in reserved {
             request.remove_header(&name);
         }
+        let Some(upstream) = &ctx.upstream else {
+            return Error::e_explain(ErrorType::InternalError, "no upstream chosen");
+        };
+        // The outpost's session cookie stays between the browser and the outpost.
+        let name = upstream.cookie_name.as_str();
+        let ours = |v: &HeaderValue| v.to_str().is_ok_and(|s| s.contains(name));
+        if request.headers.get_all(COOKIE).iter().any(ours) {
+            let kept: Vec<HeaderValue> = request
+                .headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(
+                    |v| match v.to_str().ok().and_then(|s| without_cookie(s, name)) {
+                        Some(rest) if rest.is_empty() => None,
+                        Some(rest) => HeaderValue::from_str(&rest).ok(),
+                        None => Some(v.clone()),
+                    },
+                )
+                .collect();
+            request.remove_header(&COOKIE);
+            for value in kept {
+                request.append_header(COOKIE, value)?;
+            }
+        }
+        // In proxy mode the client's own identity headers are gone already: an empty
+        // one (authentik's names when the provider does not ask for them, a user
+        // without email) need not be sent.
         if let Some(admitted) = &ctx.admitted {
-            for (name, value) in &admitted.headers {
+            for (name, value) in admitted.headers.iter().filter(|(_, v)| !v.is_empty()) {
                 request.insert_header(name.clone(), value.clone())?;
             }
         }
-        if let Some(upstream) = &ctx.upstream {
-            request.insert_header(HOST, upstream.authority.as_str())?;
-        }
+        request.insert_header(HOST, upstream.internal.authority.as_str())?;
         request.insert_header("x-forwarded-host", ctx.host.as_str())?;
-        request.insert_header("x-forwarded-proto", ctx.proto)?;
+        request.insert_header("x-forwarded-proto", upstream.proto)?;
         match session.client_addr().and_then(|a| a.as_inet()) {
             Some(client) => request.insert_header("x-forwarded-for", client.ip().to_string())?,
             None => {
@@ -322,17 +395,34 @@ impl ProxyHttp for Gate {
     }
 
     async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut Ctx) {
-        let (Some(application), Some(sent)) = (&ctx.application, ctx.sent) else {
+        let (Some(upstream), Some(sent)) = (&ctx.upstream, ctx.sent) else {
             return;
         };
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        crate::metrics::upstream(application, status, sent.elapsed());
+        upstream.metrics.record(status, sent.elapsed());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_named_cookie_is_taken_out() {
+        let name = "gatehouse_proxy_0123";
+        assert_eq!(
+            without_cookie(&format!("a=1; {name}=sealed; b=2"), name).as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(
+            without_cookie(&format!("{name}=sealed"), name).as_deref(),
+            Some("")
+        );
+        // Another cookie whose name or value only contains the name stays whole.
+        let lookalikes = format!("x{name}=1; c={name}=2");
+        assert_eq!(without_cookie(&lookalikes, name), None);
+        assert_eq!(without_cookie("a=1", name), None);
+    }
 
     #[test]
     fn internal_hosts_are_read_with_their_default_ports() {

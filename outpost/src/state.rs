@@ -203,20 +203,37 @@ impl Outpost {
     /// Decides `request` at `now` with what is enforced, through the session cache,
     /// and counts it.
     pub fn decide(&self, request: decide::Request<'_>, now: OffsetDateTime) -> Verdict {
+        self.decide_where(request, now, |_| Some(()))
+            .map_or(Verdict::UnknownHost, |(verdict, ())| verdict)
+    }
+
+    /// Decides `request` as [`Outpost::decide`] does, when `serves` takes the
+    /// provider serving its host (proxy mode: one with an upstream), and hands back
+    /// what `serves` gave; `None`, and nothing decided, when no provider serves the
+    /// host or `serves` declines it.
+    pub fn decide_where<T>(
+        &self,
+        request: decide::Request<'_>,
+        now: OffsetDateTime,
+        serves: impl FnOnce(&CompiledProvider) -> Option<T>,
+    ) -> Option<(Verdict, T)> {
         let started = std::time::Instant::now();
         let enforced = self.enforced.load();
-        let (verdict, provider) = decide::decide(
-            &enforced,
+        let Some(provider) = decide::provider_for(&enforced, request.host) else {
+            crate::metrics::unknown_host();
+            return None;
+        };
+        let served = serves(provider)?;
+        let verdict = decide::decide_for(
+            provider,
             &self.revoked.load(),
             request,
             now,
             Some(&self.admissions),
+            enforced.generation,
         );
-        match provider {
-            Some(provider) => provider.metrics.record(&verdict, started.elapsed()),
-            None => crate::metrics::unknown_host(),
-        }
-        verdict
+        provider.metrics.record(&verdict, started.elapsed());
+        Some((verdict, served))
     }
 
     /// Sets the gauge of cached sessions (before the metrics are rendered).

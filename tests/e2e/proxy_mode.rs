@@ -103,6 +103,18 @@ async fn the_outpost_proxies_to_prometheus_for_signed_in_members_only() {
         [format!("127.0.0.1:{upstream}")],
         "{echo}"
     );
+    // The outpost's session cookie stays between the browser and the outpost; the
+    // browser's other cookies reach the app.
+    assert!(values(&echo, "cookie").is_empty(), "{echo}");
+    let (status, echo) = echoed(
+        port,
+        HOST,
+        "/gatehouse-echo/headers",
+        &format!("theme=dark; {cookies}; lang=en"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(values(&echo, "cookie"), ["theme=dark; lang=en"], "{echo}");
     let (status, echo) = echoed(port, HOST, "/gatehouse-echo/public/headers", "").await;
     assert_eq!(
         status,

@@ -31,13 +31,17 @@ fn ask(outpost: &Outpost, host: &str, path: &str, cookies: &str) -> Verdict {
         cookies: cookies.into(),
         authorization: None,
     };
-    let (uncached, _) = decide(
-        &outpost.enforced(),
-        &outpost.revoked(),
-        request.clone(),
-        now(),
-        None,
-    );
+    let enforced = outpost.enforced();
+    let uncached = provider_for(&enforced, host).map_or(Verdict::UnknownHost, |provider| {
+        decide_for(
+            provider,
+            &outpost.revoked(),
+            request.clone(),
+            now(),
+            None,
+            enforced.generation,
+        )
+    });
     // The cache changes nothing: asked twice through it, the same answer.
     let cached = outpost.decide(request.clone(), now());
     assert_eq!(cached, uncached);
