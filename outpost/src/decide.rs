@@ -457,7 +457,11 @@ pub enum Verdict {
 /// The provider serving `host`: the one made for this very host, else the
 /// domain-mode one with the longest cookie domain covering it.
 pub fn provider_for<'a>(enforced: &'a Enforced, host: &str) -> Option<&'a CompiledProvider> {
-    let host = host.to_ascii_lowercase();
+    let host: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        host.to_ascii_lowercase().into()
+    } else {
+        host.into()
+    };
     enforced
         .providers
         .iter()

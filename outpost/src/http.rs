@@ -98,7 +98,8 @@ impl Front {
                 format!("{proto}://{host}{slash}{rest}")
             }
         };
-        let uri: Uri = text.parse().ok()?;
+        // From the String itself: `parse` would copy it once more.
+        let uri = Uri::try_from(text).ok()?;
         let web = matches!(uri.scheme_str(), Some("http" | "https"));
         (web && uri.authority().is_some()).then_some(uri)
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use hyper::header::{COOKIE, HOST, HeaderValue};
+use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, COOKIE, HOST, HeaderValue};
 use hyper::{StatusCode, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, Result};
@@ -242,20 +242,23 @@ fn without_cookie(cookies: &str, name: &str) -> Option<String> {
 
 /// Writes `answer` as the whole response.
 async fn write(session: &mut Session, answer: Answer) -> Result<()> {
-    let (parts, body) = answer.into_parts();
+    let (mut parts, body) = answer.into_parts();
     let body = http_body_util::BodyExt::collect(body)
         .await
         .map(http_body_util::Collected::to_bytes)
         .unwrap_or_default();
-    // Header names as written (lower case): keeping another case costs a second map.
-    let mut head = ResponseHeader::build_no_case(parts.status, Some(parts.headers.len() + 2))?;
-    for (name, value) in &parts.headers {
-        head.append_header(name.clone(), value.clone())?;
-    }
-    head.insert_header(hyper::header::CONTENT_LENGTH, body.len())?;
-    head.insert_header(hyper::header::CACHE_CONTROL, "no-store")?;
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    parts
+        .headers
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let empty = body.is_empty();
-    session.write_response_header(Box::new(head), empty).await?;
+    // The head as the endpoint built it: pingora's own header setters would parse
+    // every name again.
+    session
+        .write_response_header(Box::new(ResponseHeader::from(parts)), empty)
+        .await?;
     if !empty {
         session.write_response_body(Some(body), true).await?;
     }
@@ -264,13 +267,18 @@ async fn write(session: &mut Session, answer: Answer) -> Result<()> {
 
 /// Writes a forward-auth 200 carrying `admitted`'s identity headers.
 async fn admit(session: &mut Session, admitted: &Admitted) -> Result<()> {
-    let mut head = ResponseHeader::build_no_case(StatusCode::OK, Some(admitted.headers.len() + 2))?;
+    let mut head = hyper::Response::new(());
+    let headers = head.headers_mut();
+    headers.reserve(admitted.headers.len() + 2);
     for (name, value) in &admitted.headers {
-        head.append_header(name.clone(), value.clone())?;
+        headers.append(name.clone(), value.clone());
     }
-    head.insert_header(hyper::header::CONTENT_LENGTH, 0)?;
-    head.insert_header(hyper::header::CACHE_CONTROL, "no-store")?;
-    session.write_response_header(Box::new(head), true).await
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let (parts, ()) = head.into_parts();
+    session
+        .write_response_header(Box::new(ResponseHeader::from(parts)), true)
+        .await
 }
 
 #[async_trait]
