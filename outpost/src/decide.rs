@@ -40,6 +40,15 @@ fn cache_key(kind: &str, provider: &str, credential: &str) -> [u8; 32] {
         .into()
 }
 
+/// The name of the application behind `provider` (the provider's own name when
+/// none uses it).
+fn application_name(provider: &ProviderSnapshot) -> &str {
+    provider
+        .application
+        .as_ref()
+        .map_or(&provider.name, |a| &a.name)
+}
+
 /// The bounded cache of opened sessions: at most `capacity` entries, each kept at
 /// a minute, so a policy that reads the time is asked again at least that often
 /// (expiry and revocations are checked on every hit).
@@ -221,21 +230,12 @@ impl CompiledProvider {
                 }
             })
             .flatten();
-        let application: Arc<str> = snapshot
-            .application
-            .as_ref()
-            .map_or(snapshot.name.as_str(), |a| a.name.as_str())
-            .into();
+        let application: Arc<str> = application_name(snapshot).into();
         let cookie_name = cookie_name(snapshot.id);
         let upstream = (settings.mode == ProxyMode::Proxy)
             .then(|| {
-                let upstream = crate::proxy::Upstream::of(
-                    &settings.internal_host,
-                    settings.internal_host_ssl_validation,
-                    &settings.external_host,
-                    &cookie_name,
-                    application.clone(),
-                );
+                let upstream =
+                    crate::proxy::Upstream::of(settings, &cookie_name, application.clone());
                 if upstream.is_none() {
                     tracing::error!(provider = %snapshot.name, internal_host = %settings.internal_host, "internal_host is not an http(s) URL; nothing is proxied");
                 }
@@ -266,10 +266,7 @@ impl CompiledProvider {
     /// The name of the application behind this provider (the provider's own name
     /// when none uses it), for pages.
     pub fn application_name(&self) -> &str {
-        self.snapshot
-            .application
-            .as_ref()
-            .map_or(&self.snapshot.name, |a| &a.name)
+        application_name(&self.snapshot)
     }
 
     /// The expression input for `session`'s user and this provider's application.

@@ -2,8 +2,8 @@
 //! answers of each front proxy (`auth/nginx`, `auth/traefik`, `auth/caddy`,
 //! `auth/envoy`), the sign-in (`start`, `callback`, `sign_out`) and `denied`, the
 //! page naming an application a user may not open. Framework-free: the pingora
-//! listener ([`crate::proxy`], through [`Endpoints::reply`]) and the server's
-//! embedded outpost ([`Endpoints::answer`]) both call them with the request's head.
+//! listener ([`crate::proxy`]) and the server's embedded outpost both call
+//! [`Endpoints::answer`] with the request's head.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use hyper::{Response, StatusCode, Uri};
 use openidconnect::url::form_urlencoded;
 use time::OffsetDateTime;
 
-use crate::decide::{self, Admitted, Verdict, provider_for};
+use crate::decide::{self, Verdict, provider_for};
 use crate::signin::{self, Core};
 use crate::state::Outpost;
 
@@ -109,49 +109,18 @@ pub(crate) fn header<'a>(req: &'a Parts, name: &str) -> Option<&'a str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// What a request under [`PREFIX`] gets: an answer, or for a forward-auth request
-/// let in, the identity headers of a 200 with no body, which the pingora listener
-/// writes straight into its response head.
-pub enum Reply {
-    /// The whole answer.
-    Answer(Answer),
-    /// 200 with these headers.
-    Admitted(Arc<Admitted>),
-}
-
-impl Reply {
-    /// The reply as an [`Answer`].
-    pub fn into_answer(self) -> Answer {
-        match self {
-            Self::Answer(answer) => answer,
-            Self::Admitted(admitted) => {
-                let mut response = status(StatusCode::OK);
-                response
-                    .headers_mut()
-                    .extend(admitted.headers.iter().cloned().map(|(n, v)| (Some(n), v)));
-                response
-            }
-        }
-    }
-}
-
 impl Endpoints {
     /// The answer to one request under [`PREFIX`].
     pub async fn answer(&self, req: &Parts) -> Answer {
-        self.reply(req).await.into_answer()
-    }
-
-    /// The reply to one request under [`PREFIX`].
-    pub async fn reply(&self, req: &Parts) -> Reply {
         let now = OffsetDateTime::now_utc();
         let Some(endpoint) = req.uri.path().strip_prefix(PREFIX) else {
-            return Reply::Answer(status(StatusCode::NOT_FOUND));
+            return status(StatusCode::NOT_FOUND);
         };
         if let Some(front) = Front::of(endpoint) {
             return forward_auth(&self.outpost, front, req, now);
         }
         let unix = now.unix_timestamp();
-        Reply::Answer(match endpoint {
+        match endpoint {
             "ping" => status(StatusCode::NO_CONTENT),
             "start" => signin::start(&self.outpost, &self.core, req, unix),
             "callback" => signin::callback(&self.outpost, &self.core, req, unix).await,
@@ -161,28 +130,34 @@ impl Endpoints {
                 header(req, HOST.as_str()).unwrap_or_default(),
             ),
             _ => status(StatusCode::NOT_FOUND),
-        })
+        }
     }
 }
 
 /// A front proxy's question: 200 with the identity headers; to sign in, 401 for
 /// nginx (its configuration sends the browser on) or a 302 to `start` for the
 /// others; 403 with a page naming the application for a user it refuses.
-fn forward_auth(outpost: &Outpost, front: Front, req: &Parts, now: OffsetDateTime) -> Reply {
+fn forward_auth(outpost: &Outpost, front: Front, req: &Parts, now: OffsetDateTime) -> Answer {
     let Some(original) = front.original(req) else {
         tracing::warn!(
             ?front,
             "forward-auth request without the headers naming the original request; see config/examples"
         );
-        return Reply::Answer(status(StatusCode::BAD_REQUEST));
+        return status(StatusCode::BAD_REQUEST);
     };
     let host = original.authority().map_or("", |a| a.as_str());
     let verdict = outpost.decide(
         decide::Request::of(host, original.path(), &req.headers),
         now,
     );
-    Reply::Answer(match verdict {
-        Verdict::Allow(admitted) => return Reply::Admitted(admitted),
+    match verdict {
+        Verdict::Allow(admitted) => {
+            let mut response = status(StatusCode::OK);
+            response
+                .headers_mut()
+                .extend(admitted.headers.iter().cloned().map(|(n, v)| (Some(n), v)));
+            response
+        }
         Verdict::SignIn if front == Front::Nginx => status(StatusCode::UNAUTHORIZED),
         Verdict::SignIn => redirect(&sign_in_url(&original)),
         Verdict::Forbidden { application } => forbidden(&application),
@@ -193,7 +168,7 @@ fn forward_auth(outpost: &Outpost, front: Front, req: &Parts, now: OffsetDateTim
                 "No application is served on this host.",
             )
         }
-    })
+    }
 }
 
 /// `start` on the original request's host, taking the browser back to it.
@@ -305,7 +280,6 @@ mod tests {
             &parts,
             OffsetDateTime::now_utc(),
         )
-        .into_answer()
     }
 
     fn location(answer: &Answer) -> &str {

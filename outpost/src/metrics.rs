@@ -41,8 +41,6 @@ pub(crate) struct Decisions {
     sign_in: Counter,
     forbidden: Counter,
     latency: Histogram,
-    /// The application's name, for the upstream metrics.
-    pub(crate) application: Arc<str>,
 }
 
 impl Decisions {
@@ -54,7 +52,6 @@ impl Decisions {
             sign_in: counter("sign_in"),
             forbidden: counter("forbidden"),
             latency: metrics::histogram!(DECISION_SECONDS, "application" => application.to_owned()),
-            application: Arc::from(application),
         }
     }
 
@@ -73,9 +70,7 @@ impl Decisions {
 
 impl std::fmt::Debug for Decisions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decisions")
-            .field("application", &self.application)
-            .finish_non_exhaustive()
+        f.debug_struct("Decisions").finish_non_exhaustive()
     }
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use gatehouse_config::objects::ProxyProvider;
 use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, COOKIE, HOST, HeaderValue};
 use hyper::{StatusCode, Uri};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -18,8 +19,9 @@ use pingora::{Error, ErrorType};
 use time::OffsetDateTime;
 
 use crate::decide::{self, Admitted, Verdict};
-use crate::http::{Answer, Endpoints, PREFIX, Reply, forbidden, page, redirect, sign_in_url};
+use crate::http::{Answer, Endpoints, PREFIX, forbidden, page, redirect, sign_in_url};
 use crate::identity;
+use crate::session::find_cookie;
 
 /// Where a proxy-mode provider sends requests: its `internal_host`, read once.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,22 +83,19 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// The upstream of a provider whose external URL is `external_host`;
-    /// `None` when `internal_host` is not an http(s) URL.
+    /// The upstream of a provider with `settings`; `None` when its `internal_host`
+    /// is not an http(s) URL.
     pub(crate) fn of(
-        internal_host: &str,
-        verify: bool,
-        external_host: &str,
+        settings: &ProxyProvider,
         cookie_name: &str,
         application: Arc<str>,
     ) -> Option<Self> {
         Some(Self {
-            internal: Internal::parse(internal_host, verify)?,
-            proto: if external_host.trim_start().starts_with("https://") {
-                "https"
-            } else {
-                "http"
-            },
+            internal: Internal::parse(
+                &settings.internal_host,
+                settings.internal_host_ssl_validation,
+            )?,
+            proto: crate::signin::scheme(settings),
             cookie_name: cookie_name.to_owned(),
             metrics: crate::metrics::Upstream::of(application),
         })
@@ -229,9 +228,7 @@ fn without_cookie(cookies: &str, name: &str) -> Option<String> {
             .split_once('=')
             .is_some_and(|(k, _)| k.trim() == name)
     };
-    if !cookies.contains(name) || !cookies.split(';').any(is_ours) {
-        return None;
-    }
+    find_cookie(cookies, name)?;
     let kept: Vec<&str> = cookies
         .split(';')
         .filter(|pair| !is_ours(pair) && !pair.trim().is_empty())
@@ -265,22 +262,6 @@ async fn write(session: &mut Session, answer: Answer) -> Result<()> {
     Ok(())
 }
 
-/// Writes a forward-auth 200 carrying `admitted`'s identity headers.
-async fn admit(session: &mut Session, admitted: &Admitted) -> Result<()> {
-    let mut head = hyper::Response::new(());
-    let headers = head.headers_mut();
-    headers.reserve(admitted.headers.len() + 2);
-    for (name, value) in &admitted.headers {
-        headers.append(name.clone(), value.clone());
-    }
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let (parts, ()) = head.into_parts();
-    session
-        .write_response_header(Box::new(ResponseHeader::from(parts)), true)
-        .await
-}
-
 #[async_trait]
 impl ProxyHttp for Gate {
     type CTX = Ctx;
@@ -292,10 +273,8 @@ impl ProxyHttp for Gate {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let req = session.req_header();
         if req.uri.path().starts_with(PREFIX) {
-            match self.endpoints.reply(req).await {
-                Reply::Answer(answer) => write(session, answer).await?,
-                Reply::Admitted(admitted) => admit(session, &admitted).await?,
-            }
+            let answer = self.endpoints.answer(req).await;
+            write(session, answer).await?;
             return Ok(true);
         }
         match self.route(req) {

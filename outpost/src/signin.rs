@@ -115,7 +115,7 @@ fn rd_of(query: &str) -> String {
 }
 
 /// The scheme browsers use for the provider's hosts (its external host's).
-fn scheme(settings: &ProxyProvider) -> &'static str {
+pub(crate) fn scheme(settings: &ProxyProvider) -> &'static str {
     if settings.external_host.starts_with("https://") {
         "https"
     } else {
